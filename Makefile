@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: setup
-	$(PY) -m pytest -q -n0 tests 2>/dev/null || $(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rs tests
 
 demo: setup
 	$(PY) -m edgec.demo

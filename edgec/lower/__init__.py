@@ -1,0 +1,1 @@
+"""Lowering: edgec nodes -> plain C kernels (generated through Apache TVM)."""

@@ -1,0 +1,102 @@
+"""Build one Relax function per edgec node and turn it into one TIR PrimFunc.
+
+The node's runtime inputs (activations and weights) become function
+parameters, so weights stay `const` arrays in flash passed by pointer instead
+of being baked into the kernel. Epilogue activations fused into the node by
+`passes/fuse_activation.py` are emitted after the op, and TVM's FuseOps /
+FuseTIR merges them into a single kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import tvm
+from tvm import relax, tirx
+
+from edgec.errors import ModelError
+from edgec.ir import Node, Tensor
+from edgec.ops.registry import OpDef, lookup
+
+_FUSE = tvm.ir.transform.Sequential(
+    [
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+        relax.transform.DeadCodeElimination(),
+    ]
+)
+
+
+@dataclass
+class EmitCtx:
+    """What an op's Relax emitter sees: the builder and the node's tensors."""
+
+    bb: relax.BlockBuilder
+    inputs: Sequence[Tensor | None]
+    outputs: Sequence[Tensor]
+
+    def emit(self, expr: Any) -> Any:
+        return self.bb.emit(expr)
+
+    def static(self, i: int) -> np.ndarray | None:
+        """Compile-time value of input i (None when the optional input is absent)."""
+        t = self.inputs[i] if i < len(self.inputs) else None
+        if t is None:
+            return None
+        if t.data is None:
+            raise ModelError(f"input '{t.name}' must be a constant")
+        return t.data
+
+
+def kernel_args(node: Node, opdef: OpDef, ins: Sequence[Tensor | None]) -> list[int]:
+    """Indices of the node inputs that are passed to the kernel at run time."""
+    return [i for i, t in enumerate(ins) if t is not None and i not in opdef.static_inputs]
+
+
+def _struct(t: Tensor) -> relax.TensorType:
+    return relax.TensorType(shape=tuple(int(d) for d in t.shape), dtype=t.dtype)
+
+
+def build_primfunc(
+    node: Node,
+    ins: Sequence[Tensor | None],
+    outs: Sequence[Tensor],
+    epilogue: Sequence[Node] = (),
+) -> tirx.PrimFunc:
+    """Relax -> (LegalizeOps, FuseOps, FuseTIR) -> one PrimFunc for the node."""
+    opdef = lookup(node.op, node.domain)
+    assert opdef is not None and opdef.relax is not None, node.op
+    bb = relax.BlockBuilder()
+    arg_idx = kernel_args(node, opdef, ins)
+    params = [relax.Var(f"in{k}", _struct(ins[i])) for k, i in enumerate(arg_idx)]
+    args: list[Any] = [None] * len(ins)
+    for p, i in zip(params, arg_idx):
+        args[i] = p
+    with bb.function("main", params):
+        with bb.dataflow():
+            ctx = EmitCtx(bb, ins, outs)
+            y = bb.emit(opdef.relax(ctx, node, args))
+            for act in epilogue:
+                act_def = lookup(act.op, act.domain)
+                y = bb.emit(act_def.relax(EmitCtx(bb, [outs[0]], outs), act, [y]))
+            if y.ty.dtype != outs[0].dtype:
+                y = bb.emit(relax.op.astype(y, outs[0].dtype))
+            out = bb.emit_output(y)
+        bb.emit_func_output(out)
+    mod = _FUSE(bb.get())
+    prims = [f for _, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)]
+    if len(prims) != 1:
+        raise ModelError(
+            f"node '{node.name}' ({node.op}) lowered to {len(prims)} TVM kernels; edgec expects one"
+        )
+    got = tuple(int(d) for d in mod["main"].ret_ty.shape) if hasattr(mod["main"], "ret_ty") else None
+    if got is not None and got != tuple(outs[0].shape):
+        raise ModelError(
+            f"node '{node.name}' ({node.op}): TVM computed output shape {got}, edgec expected {outs[0].shape}"
+        )
+    return prims[0]

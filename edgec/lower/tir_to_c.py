@@ -1,0 +1,105 @@
+"""Lower a scheduled PrimFunc to a plain C function with raw-pointer arguments.
+
+TVM's stock C build wraps every function in the packed tvm-ffi calling
+convention. Here the s_tir/tirx lowering passes are run by hand up to (not
+including) MakePackedAPI / LowerTVMBuiltin, each buffer parameter is turned
+into a raw pointer, and `target.build.c` prints the function; the TVM headers
+and the generated FFI entry point are then dropped, leaving freestanding C99.
+"""
+
+from __future__ import annotations
+
+import re
+
+import tvm
+import tvm_ffi
+from tvm import ir, s_tir, tirx
+from tvm.s_tir import transform as st
+from tvm.tirx import transform as tt
+
+_TARGET = tvm.target.Target({"kind": "c"})
+
+
+def _lowering_passes() -> list:
+    return [
+        tt.BindTarget(_TARGET),
+        st.CanonicalizeLoop(),
+        st.LowerInitBlock(),
+        st.PlanAndUpdateBufferAllocationLocation(),
+        st.ConvertBlocksToOpaque(),
+        st.CompactBufferAllocation(),
+        st.LowerMatchBuffer(),
+        st.StmtSimplify(),
+        st.LowerOpaqueBlock(),
+        tt.FlattenBuffer(),
+        tt.NarrowDataType(32),
+        st.LoopPartition(),
+        tt.VectorizeLoop(False),
+        tt.StorageRewrite(),
+        tt.UnrollLoop(),
+        st.RenormalizeSplitPattern(),
+        tt.StmtSimplify(),
+        tt.RemoveNoOp(),
+        st.RewriteUnsafeSelect(),
+        tt.CommonSubexprElim(),
+        tt.VerifyMemory(),
+    ]
+
+
+def _buffer_params_to_pointers(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """Replace every buffer parameter by a typed pointer (`float *x`)."""
+    ptrs: list[tuple[object, tirx.Var]] = []
+    for p in func.params:
+        ptrs.append((p, tirx.Var(p.name, ir.PointerType(ir.PrimType(str(p.dtype))))))
+
+    def rewrite(call):
+        op = getattr(call, "op", None)
+        if isinstance(op, ir.Op) and op.name.endswith("buffer_data") and len(call.args) == 1:
+            for buf, ptr in ptrs:
+                if call.args[0].same_as(buf):
+                    return ptr
+        return call
+
+    body = tvm_ffi.structural_map(func.body, (ir.expr.Call, rewrite))
+    return tirx.PrimFunc([p for _, p in ptrs], body, func.ret_type, func.attrs)
+
+
+def stack_allocations(func: tirx.PrimFunc) -> int:
+    """Bytes of local buffers left in a lowered function (they become stack arrays)."""
+    total = 0
+    for m in re.finditer(r"T\.alloc_buffer\(\(([^)]*)\),?\s*(\"(\w+)\")?", func.script()):
+        dims = [int(x) for x in re.findall(r"\d+", m.group(1))]
+        n = 1
+        for d in dims:
+            n *= d
+        dtype = m.group(3) or "float32"
+        total += n * (int(re.sub(r"\D", "", dtype) or 32) // 8)
+    return total
+
+
+def lower_to_c(func: tirx.PrimFunc, symbol: str, n_inputs: int) -> tuple[str, int]:
+    """Returns (C function definition, bytes of local arrays)."""
+    mod = tvm.IRModule({symbol: func.with_attr("global_symbol", symbol)})
+    with tvm.transform.PassContext(opt_level=3, config={"tirx.disable_vectorize": True}):
+        mod = tvm.ir.transform.Sequential(_lowering_passes())(mod)
+        lowered = mod[symbol]
+        local_bytes = stack_allocations(lowered)
+        mod = tvm.IRModule({symbol: _buffer_params_to_pointers(lowered)})
+        mod = tt.LowerIntrin()(mod)
+    src = tvm.get_global_func("target.build.c")(mod, _TARGET).inspect_source()
+    return _extract_function(src, symbol, n_inputs), local_bytes
+
+
+def _extract_function(src: str, symbol: str, n_inputs: int) -> str:
+    """Cut the definition of `symbol` out of TVM's C output and tidy it."""
+    m = re.search(rf"^TVM_DLL void {re.escape(symbol)}\((.*)\) {{$", src, re.M)
+    if m is None:
+        raise RuntimeError(f"TVM output has no definition of {symbol}")
+    body_start = m.end()
+    end = src.index("\n}\n", body_start)
+    body = src[body_start : end + 2]
+    params = [p.strip() for p in m.group(1).split(",")]
+    # Inputs are never written: mark them const so flash-resident weights type-check.
+    params = [("const " + p if i < n_inputs else p) for i, p in enumerate(params)]
+    sig = f"void {symbol}({', '.join(params)})"
+    return f"{sig} {{{body}"

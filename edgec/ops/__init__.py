@@ -1,0 +1,1 @@
+"""Op bundles; see registry.py."""

@@ -1,0 +1,1 @@
+"""Graph passes, one per file, composed by named pipelines (see pipeline.py)."""
