@@ -117,6 +117,59 @@ def op_histogram(model: onnx.ModelProto) -> collections.Counter:
     return hist
 
 
+# Elementwise ops a compiler normally fuses into the producer (or runs in place).
+_INPLACE_OPS = {"BatchNormalization", "Relu", "Clip", "Reshape", "Flatten"}
+
+
+def activation_footprint(model: onnx.ModelProto, inplace: bool = False) -> tuple[int, int]:
+    """(largest activation tensor, peak live activations) in bytes, float32.
+
+    Peak is a plain liveness walk in the graph's node order (a tensor lives
+    from its producer to its last consumer; a node's inputs and outputs are
+    live together; graph input and output included).  With ``inplace=False``
+    there is no buffer reuse, tiling or fusion: what a naive layer-by-layer
+    executor needs.  With ``inplace=True``, BN / ReLU / Clip / Reshape /
+    Flatten write over their input when it dies there (roughly the footprint
+    after BN folding and activation fusion).
+    """
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    shapes = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        dims = vi.type.tensor_type.shape.dim
+        if all(d.HasField("dim_value") for d in dims):
+            n = 1
+            for d in dims:
+                n *= d.dim_value
+            shapes[vi.name] = n * 4
+    consts = {t.name for t in g.initializer}
+    consts |= {o for n in g.node if n.op_type == "Constant" for o in n.output}
+
+    def act(name: str) -> bool:
+        return bool(name) and name not in consts and name in shapes
+
+    last_use = {}
+    for i, n in enumerate(g.node):
+        for name in n.input:
+            if act(name):
+                last_use[name] = i
+    for o in g.output:
+        last_use[o.name] = len(g.node)
+    live = {i.name: shapes[i.name] for i in g.input if act(i.name)}
+    peak = sum(live.values())
+    for i, n in enumerate(g.node):
+        if inplace and n.op_type in _INPLACE_OPS and n.input and last_use.get(n.input[0]) == i:
+            live.pop(n.input[0], None)
+        for name in n.output:
+            if act(name):
+                live[name] = shapes[name]
+        peak = max(peak, sum(live.values()))
+        for name in list(live):
+            if last_use.get(name, -1) <= i:
+                del live[name]
+    return max(shapes[k] for k in shapes if k not in consts), peak
+
+
 def check_and_compare(
     path: Path,
     model: nn.Module,
@@ -161,6 +214,11 @@ def check_and_compare(
     print(f"   opset {opset}, input {inp.name} {list(x.shape)}, output {list(ref.shape)}")
     print(f"   params {n_params(model):,}, file size {size:,} bytes"
           + (f" (external data: {', '.join(data_files)})" if data_files else ""))
+    biggest, peak = activation_footprint(m)
+    _, peak_fused = activation_footprint(m, inplace=True)
+    print(f"   float32: weights {n_params(model) * 4 / 1024:.1f} KiB; activations: largest tensor "
+          f"{biggest / 1024:.1f} KiB, peak {peak / 1024:.1f} KiB naive, "
+          f"{peak_fused / 1024:.1f} KiB with BN/ReLU/Clip fused")
     print(f"   max |torch| = {np.max(np.abs(ref)):.4g}, max abs err (onnxruntime vs torch) = {err:.3e}")
     print("   op types: " + ", ".join(f"{k} x{v}" for k, v in sorted(hist.items())))
     print(f"   {sum(hist.values())} nodes")
@@ -168,4 +226,5 @@ def check_and_compare(
     assert err < atol, f"{path.name}: onnxruntime differs from torch by {err:.3e} (>= {atol})"
     missing = [op for op in required_ops if op not in hist]
     assert not missing, f"{path.name}: expected op types missing from the graph: {missing}"
-    return {"opset": opset, "err": err, "hist": hist, "size": size, "params": n_params(model)}
+    return {"opset": opset, "err": err, "hist": hist, "size": size, "params": n_params(model),
+            "largest_act": biggest, "peak_act": peak, "peak_act_fused": peak_fused}

@@ -81,7 +81,8 @@ class Graph:
         tensors = dict(self.tensors if tensors is None else tensors)
         used = set(self.inputs) | set(self.outputs)
         for n in nodes:
-            used.update(i for i in n.inputs if i)
+            for m in (n, *n.attrs.get("_epilogue", ())):  # fused activations keep their constants
+                used.update(i for i in m.inputs if i)
             used.update(o for o in n.outputs if o)
         return Graph(
             name=self.name,

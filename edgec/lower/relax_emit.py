@@ -20,11 +20,25 @@ from edgec.errors import ModelError
 from edgec.ir import Node, Tensor
 from edgec.ops.registry import OpDef, lookup
 
+@tvm.transform.module_pass(opt_level=0, name="EdgecOneKernelPerNode")
+def _one_group(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+    """Label every PrimFunc element-wise so that FuseOps puts the node's whole
+    Relax function (op, bias reshape/add, epilogue) into one group. FuseTIR's
+    merge is correct whatever the labels; they only steer the grouping, and a
+    node is exactly the unit edgec wants as one kernel."""
+    out = tvm.IRModule()
+    for gv, f in mod.functions.items():
+        if isinstance(f, tirx.PrimFunc):
+            f = f.with_attr("op_pattern", 0)
+        out[gv] = f
+    return out
+
+
 _FUSE = tvm.ir.transform.Sequential(
     [
         relax.transform.LegalizeOps(),
         relax.transform.AnnotateTIROpPattern(),
-        relax.transform.FoldConstant(),
+        _one_group,
         relax.transform.FuseOps(),
         relax.transform.FuseTIR(),
         relax.transform.DeadCodeElimination(),
@@ -53,6 +67,11 @@ class EmitCtx:
         return t.data
 
 
+def _bind(bb: relax.BlockBuilder, expr: Any) -> Any:
+    """Emit unless the emitter already did (a var-to-var binding blocks fusion)."""
+    return expr if isinstance(expr, relax.Var) else bb.emit(expr)
+
+
 def kernel_args(node: Node, opdef: OpDef, ins: Sequence[Tensor | None]) -> list[int]:
     """Indices of the node inputs that are passed to the kernel at run time."""
     return [i for i, t in enumerate(ins) if t is not None and i not in opdef.static_inputs]
@@ -66,7 +85,7 @@ def build_primfunc(
     node: Node,
     ins: Sequence[Tensor | None],
     outs: Sequence[Tensor],
-    epilogue: Sequence[Node] = (),
+    epilogue: Sequence[tuple[Node, Sequence[Tensor | None]]] = (),
 ) -> tirx.PrimFunc:
     """Relax -> (LegalizeOps, FuseOps, FuseTIR) -> one PrimFunc for the node."""
     opdef = lookup(node.op, node.domain)
@@ -80,10 +99,10 @@ def build_primfunc(
     with bb.function("main", params):
         with bb.dataflow():
             ctx = EmitCtx(bb, ins, outs)
-            y = bb.emit(opdef.relax(ctx, node, args))
-            for act in epilogue:
+            y = _bind(bb, opdef.relax(ctx, node, args))
+            for act, act_ins in epilogue:
                 act_def = lookup(act.op, act.domain)
-                y = bb.emit(act_def.relax(EmitCtx(bb, [outs[0]], outs), act, [y]))
+                y = _bind(bb, act_def.relax(EmitCtx(bb, act_ins, outs), act, [y]))
             if y.ty.dtype != outs[0].dtype:
                 y = bb.emit(relax.op.astype(y, outs[0].dtype))
             out = bb.emit_output(y)
@@ -92,7 +111,7 @@ def build_primfunc(
     prims = [f for _, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)]
     if len(prims) != 1:
         raise ModelError(
-            f"node '{node.name}' ({node.op}) lowered to {len(prims)} TVM kernels; edgec expects one"
+            f"node '{node.name}' ({node.op}) lowered to {len(prims)} TVM kernels ({[gv.name_hint for gv, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)]}); edgec expects one"
         )
     got = tuple(int(d) for d in mod["main"].ret_ty.shape) if hasattr(mod["main"], "ret_ty") else None
     if got is not None and got != tuple(outs[0].shape):

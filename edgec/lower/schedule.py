@@ -9,6 +9,7 @@ loop of their consumer, so intermediates shrink to a few scalars.
 
 from __future__ import annotations
 
+import tvm_ffi
 from tvm import s_tir, tirx
 
 
@@ -50,16 +51,42 @@ def _compute_at_consumers(sch: s_tir.Schedule) -> None:
                 break
 
 
+def _reduction_loop_vars(func: tirx.PrimFunc, block_name: str) -> list:
+    """Loop variables bound to the reduction axes of the named block."""
+    found: list = []
+
+    def visit(realize):
+        if realize.block.name_hint == block_name:
+            for iv, value in zip(realize.block.iter_vars, realize.iter_values):
+                if int(iv.iter_type) == tirx.IterVar.CommReduce:
+                    found.append(value)
+        return tvm_ffi.WalkResult.ADVANCE
+
+    tvm_ffi.structural_walk(func.body, (s_tir.SBlockRealize, visit))
+    names: list = []
+
+    def collect(v):
+        names.append(v)
+        return tvm_ffi.WalkResult.ADVANCE
+
+    for value in found:
+        tvm_ffi.structural_walk(value, (tirx.Var, collect))
+    return names
+
+
 def _decompose_reductions(sch: s_tir.Schedule) -> None:
-    """Hoist reduction initialisation out of the reduction loops (no per-MAC branch)."""
+    """Hoist reduction initialisation out of the reduction loops (no per-MAC
+    branch), at the outermost loop that runs over a reduction axis, so the
+    accumulator stays one element per output point."""
     for blk in sch.get_child_blocks(sch.get_sblock("root")):
         block = sch.get(blk)
         if block.init is None:
             continue
-        n_reduce = sum(1 for iv in block.iter_vars if int(iv.iter_type) == tirx.IterVar.CommReduce)
-        loops = sch.get_loops(blk)
-        if 0 < n_reduce <= len(loops):
-            _try(sch.decompose_reduction, blk, loops[len(loops) - n_reduce])
+        red_vars = _reduction_loop_vars(sch.mod["main"], block.name_hint)
+        for loop in sch.get_loops(blk):
+            if any(sch.get(loop).loop_var.same_as(v) for v in red_vars):
+                _try(sch.decompose_reduction, blk, loop)
+                break
 
 
 def mcu_schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:

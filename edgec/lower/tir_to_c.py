@@ -77,8 +77,12 @@ def stack_allocations(func: tirx.PrimFunc) -> int:
     return total
 
 
-def lower_to_c(func: tirx.PrimFunc, symbol: str, n_inputs: int) -> tuple[str, int]:
-    """Returns (C function definition, bytes of local arrays)."""
+def lower_to_c(func: tirx.PrimFunc, symbol: str, n_inputs: int) -> tuple[str, int, list[int]]:
+    """Returns (C function definition, bytes of local arrays, argument order).
+
+    FuseTIR orders the fused function's parameters by first use, not by the
+    Relax signature; the argument order maps each C parameter back to the
+    Relax parameter `in<k>` (k) or the output (-1)."""
     mod = tvm.IRModule({symbol: func.with_attr("global_symbol", symbol)})
     with tvm.transform.PassContext(opt_level=3, config={"tirx.disable_vectorize": True}):
         mod = tvm.ir.transform.Sequential(_lowering_passes())(mod)
@@ -86,11 +90,14 @@ def lower_to_c(func: tirx.PrimFunc, symbol: str, n_inputs: int) -> tuple[str, in
         local_bytes = stack_allocations(lowered)
         mod = tvm.IRModule({symbol: _buffer_params_to_pointers(lowered)})
         mod = tt.LowerIntrin()(mod)
+    order = [int(p.name[2:]) if re.fullmatch(r"in\d+", p.name) else -1 for p in func.params]
+    if sorted(order) != [-1] + list(range(n_inputs)):
+        raise RuntimeError(f"{symbol}: unexpected kernel parameters {[p.name for p in func.params]}")
     src = tvm.get_global_func("target.build.c")(mod, _TARGET).inspect_source()
-    return _extract_function(src, symbol, n_inputs), local_bytes
+    return _extract_function(src, symbol, order), local_bytes, order
 
 
-def _extract_function(src: str, symbol: str, n_inputs: int) -> str:
+def _extract_function(src: str, symbol: str, order: list[int]) -> str:
     """Cut the definition of `symbol` out of TVM's C output and tidy it."""
     m = re.search(rf"^TVM_DLL void {re.escape(symbol)}\((.*)\) {{$", src, re.M)
     if m is None:
@@ -100,6 +107,6 @@ def _extract_function(src: str, symbol: str, n_inputs: int) -> str:
     body = src[body_start : end + 2]
     params = [p.strip() for p in m.group(1).split(",")]
     # Inputs are never written: mark them const so flash-resident weights type-check.
-    params = [("const " + p if i < n_inputs else p) for i, p in enumerate(params)]
+    params = [("const " + p if k >= 0 else p) for k, p in zip(order, params)]
     sig = f"void {symbol}({', '.join(params)})"
     return f"{sig} {{{body}"

@@ -164,3 +164,16 @@ register(
     OpDef("Transpose", _transpose_shape, _transpose_ref, _transpose_emit, _copy_cost),
     OpDef("Concat", _concat_shape, _concat_ref, _concat_emit, _copy_cost),
 )
+
+
+# ---- edgec-internal -------------------------------------------------------------
+# Copy: inserted by passes/insert_output_copies.py; lowered to memcpy by codegen.
+register(
+    OpDef(
+        "Copy",
+        lambda n, ins: [(ins[0].shape, ins[0].dtype)],
+        lambda n, xs: [xs[0].copy()],
+        domain="edgec",
+        notes="memcpy",
+    )
+)

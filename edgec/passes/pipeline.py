@@ -25,10 +25,11 @@ _PASS_MODULES = {
     "eliminate_identity": "edgec.passes.eliminate_identity",
     "fold_batchnorm": "edgec.passes.fold_batchnorm",
     "fuse_activation": "edgec.passes.fuse_activation",
+    "insert_output_copies": "edgec.passes.insert_output_copies",
 }
 
 PIPELINES: dict[str, list[str]] = {
-    "float": ["eliminate_identity", "fold_batchnorm", "fuse_activation"],
+    "float": ["eliminate_identity", "fold_batchnorm", "fuse_activation", "insert_output_copies"],
     "none": [],
 }
 

@@ -1,0 +1,1 @@
+"""C code generation: model.h / model.c / model_kernels.c / metadata.json."""

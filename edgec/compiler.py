@@ -1,0 +1,190 @@
+"""The compile driver: model file -> passes -> kernels -> memory plan -> C -> build.
+
+Output files are written to a temporary folder next to the destination and
+moved into place only when everything (including the budget check) passed, so
+a failed compile leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from edgec.build import BuildResult, compile_objects
+from edgec.codegen.c_model import generate, metadata
+from edgec.errors import BudgetError, InputFileError
+from edgec.frontend import load_onnx
+from edgec.ir import Graph
+from edgec.lower.kernels import KernelSet, Layer, build_layers
+from edgec.passes.memory_plan import MemoryPlan, plan_memory
+from edgec.passes.pipeline import run_pipeline
+from edgec.targets import Target, load_target
+
+Progress = Callable[[str, int, int], None]  # (message, done, total)
+
+
+@dataclass
+class Totals:
+    macs: int
+    params: int
+    weight_bytes: int
+    arena_bytes: int
+    flash_bytes: int | None = None  # from the object files (text + rodata + data)
+    ram_bytes: int | None = None  # data + bss (includes the arena)
+    max_stack_bytes: int | None = None  # run() frame + deepest kernel frame (-fstack-usage)
+    max_stack_function: str | None = None
+
+    @property
+    def peak_sram_bytes(self) -> int | None:
+        if self.ram_bytes is None or self.max_stack_bytes is None:
+            return None
+        return self.ram_bytes + self.max_stack_bytes
+
+
+@dataclass
+class CompileResult:
+    graph: Graph
+    layers: list[Layer]
+    kernels: KernelSet
+    plan: MemoryPlan
+    target: Target
+    files: dict[str, str]
+    totals: Totals
+    build: BuildResult | None
+    timings: dict[str, float] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+
+def load_model(path: str | Path, input_shapes: dict | None = None) -> Graph:
+    path = Path(path)
+    if path.suffix.lower() == ".tflite":
+        raise InputFileError(f"{path.name}: TFLite import is not available yet (int8 issue)")
+    return load_onnx(path, input_shapes)
+
+
+def compile_model(
+    model: str | Path,
+    target: str | Target = "cortex-m7",
+    *,
+    input_shapes: dict | None = None,
+    out_dir: str | Path | None = None,
+    build: bool = True,
+    flash_kb: float | None = None,
+    ram_kb: float | None = None,
+    progress: Progress | None = None,
+) -> CompileResult:
+    tgt = target if isinstance(target, Target) else load_target(target)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say = progress or (lambda msg, done, total: None)
+
+    say("loading model", 0, 1)
+    graph = load_model(model, input_shapes)
+    graph = run_pipeline(graph, "float")
+    timings["frontend_s"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    layers, ks = build_layers(graph, f"edgec_{graph.name}", lambda i, n, what: say(f"kernel {what}", i, n))
+    timings["lowering_s"] = time.perf_counter() - t1
+    plan = plan_memory(graph)
+    files = generate(graph, layers, ks, plan, tgt.name).files
+
+    totals = Totals(
+        macs=sum(L.macs for L in layers),
+        params=sum(L.params for L in layers),
+        weight_bytes=sum(t.nbytes for t in graph.constants()),
+        arena_bytes=plan.arena_size,
+    )
+    result = CompileResult(graph, layers, ks, plan, tgt, files, totals, None, timings)
+
+    work = Path(tempfile.mkdtemp(prefix="edgec-"))
+    try:
+        src = work / "src"
+        src.mkdir()
+        for name, text in files.items():
+            (src / name).write_text(text)
+        if build:
+            t2 = time.perf_counter()
+            say(f"building with {tgt.compiler}", 0, 1)
+            result.build = compile_objects([src / "model.c", src / "model_kernels.c"], tgt, work / "obj", [src])
+            timings["build_s"] = time.perf_counter() - t2
+            _fill_sizes(result)
+            check_budget(result, flash_kb, ram_kb)
+        files["metadata.json"] = metadata(graph, layers, plan, tgt.name, {"totals": _totals_json(result)})
+        (src / "metadata.json").write_text(files["metadata.json"])
+        if out_dir is not None:
+            result.out_dir = _publish(src, Path(out_dir))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    timings["total_s"] = time.perf_counter() - t0
+    return result
+
+
+def _fill_sizes(r: CompileResult) -> None:
+    b = r.build
+    assert b is not None
+    r.totals.flash_bytes = b.sizes.flash
+    r.totals.ram_bytes = b.sizes.ram
+    frames = {f.function: f for f in b.stack}
+    run = frames.get(f"edgec_{r.graph.name}_run")
+    kernel_frames = [f for f in b.stack if f.function in r.kernels.sources]
+    deepest = max(kernel_frames, key=lambda f: f.bytes, default=None)
+    r.totals.max_stack_bytes = (run.bytes if run else 0) + (deepest.bytes if deepest else 0)
+    r.totals.max_stack_function = deepest.function if deepest else None
+
+
+def budget(r: CompileResult, flash_kb: float | None, ram_kb: float | None) -> tuple[int, int]:
+    return int((flash_kb if flash_kb is not None else r.target.flash_kb) * 1024), int(
+        (ram_kb if ram_kb is not None else r.target.ram_kb) * 1024
+    )
+
+
+def check_budget(r: CompileResult, flash_kb: float | None, ram_kb: float | None) -> None:
+    flash_limit, ram_limit = budget(r, flash_kb, ram_kb)
+    problems = []
+    if r.totals.flash_bytes is not None and r.totals.flash_bytes > flash_limit:
+        problems.append(f"flash {r.totals.flash_bytes:,} B > budget {flash_limit:,} B")
+    peak = r.totals.peak_sram_bytes
+    if peak is not None and peak > ram_limit:
+        problems.append(f"peak SRAM {peak:,} B (arena {r.totals.arena_bytes:,} B + other RAM + stack) > budget {ram_limit:,} B")
+    if problems:
+        raise BudgetError(f"model '{r.graph.name}' does not fit {r.target.name}: " + "; ".join(problems)
+                          + " (override with --flash-kb / --ram-kb)")
+
+
+def _totals_json(r: CompileResult) -> dict:
+    t = r.totals
+    return {
+        "macs": t.macs,
+        "params": t.params,
+        "weight_bytes": t.weight_bytes,
+        "arena_bytes": t.arena_bytes,
+        "flash_bytes": t.flash_bytes,
+        "ram_bytes": t.ram_bytes,
+        "max_stack_bytes": t.max_stack_bytes,
+        "max_stack_function": t.max_stack_function,
+        "peak_sram_bytes": t.peak_sram_bytes,
+        "compiler": r.build.compiler_version if r.build else None,
+    }
+
+
+def _publish(src: Path, dest: Path) -> Path:
+    """Move the finished folder into place (replacing an older compile)."""
+    dest = dest.resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    shutil.rmtree(staged)
+    shutil.copytree(src, staged)
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}-old-{os.getpid()}")
+        dest.rename(old)
+        staged.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staged.rename(dest)
+    return dest
