@@ -5,6 +5,17 @@ stem, 9 inverted-residual blocks (1x1 expand + BN + ReLU6, 3x3 depthwise + BN +
 ReLU6, 1x1 linear projection + BN, residual Add when stride 1 and in == out),
 a 1x1 head conv, global average pool, linear to 2 classes.
 
+As in MobileNetV2, the first bottleneck has expansion t=1 (its depthwise runs
+directly on the stem output, no 1x1 expand) and the later ones t=6.  Sized for
+a float32 layer-by-layer budget of ~200 KiB (input + output of one
+Conv+BN+ReLU6 layer), two departures from MobileNetV2 x0.35:
+
+* the stem has 8 channels instead of 16 (stem layer: 108 KiB in + 72 KiB out);
+* the first bottleneck has stride 2, so the first x6 expansion (8 -> 48
+  channels) runs at 24x24 instead of 48x48 (108 KiB instead of 432 KiB).
+  The extra stride makes the network stride 32 after 5 stages: the last
+  feature map is 3x3, as in the full MobileNetV2 at 96x96.
+
 ReLU6 exports as ONNX Clip(0, 6).  The head is 256 channels instead of
 MobileNetV2's 1280 to keep activations MCU-sized.
 Weights are random (seeded): this model is for compiler validation, not accuracy.
@@ -21,10 +32,12 @@ from _common import check_and_compare, export_torchscript, randomize_batchnorm, 
 OUT = Path(__file__).resolve().parent / "mobilenetv2_96.onnx"
 
 WIDTH = 0.35
+STEM = 8  # MobileNetV2 x0.35 has make_divisible(32 * 0.35) = 16
 # (expansion t, output channels c, repeats n, first stride s): the first five
-# stages of MobileNetV2, cut at 9 blocks.
+# stages of MobileNetV2, cut at 9 blocks; the first stage has stride 2 instead
+# of 1 (see the module docstring).
 CONFIG = [
-    (1, 16, 1, 1),
+    (1, 16, 1, 2),
     (6, 24, 2, 2),
     (6, 32, 3, 2),
     (6, 64, 2, 2),
@@ -70,7 +83,7 @@ class InvertedResidual(nn.Module):
 class MobileNetV2(nn.Module):
     def __init__(self, n_classes=2, width=WIDTH):
         super().__init__()
-        cin = make_divisible(32 * width)
+        cin = STEM
         layers = [conv_bn(3, cin, 3, stride=2)]
         for t, c, n, s in CONFIG:
             cout = make_divisible(c * width)

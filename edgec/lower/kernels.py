@@ -78,9 +78,8 @@ def build_layers(g: Graph, prefix: str, progress: Callable[[int, int, str], None
         outs = [g.tensor(o) for o in n.outputs if o]
         epi = list(n.attrs.get("_epilogue", ()))
         display = "+".join([n.op] + [e.op for e in epi])
-        weights = [t for t in ins if t is not None and t.is_const]
-        for e in epi:
-            weights += [t for t in _epilogue_tensors(g, e)[1:] if t is not None]
+        # weights: constants the kernel reads from flash (not shapes/axes read at compile time)
+        weights = [] if d.alias else [t for i, t in enumerate(ins) if t is not None and t.is_const and i not in d.static_inputs]
         macs = d.macs(n, ins, outs) + sum(lookup(e.op).macs(e, [outs[0]], outs) for e in epi)
         common = dict(
             index=idx, name=n.name, op=display, output=outs[0].name, out_shape=outs[0].shape, macs=int(macs),
