@@ -49,8 +49,9 @@ def _read_model(path: Path) -> onnx.ModelProto:
         raise InputFileError(f"{path} is not a valid ONNX model (no graph)")
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (FileNotFoundError, OSError) as e:
-        raise InputFileError(f"{path}: external data file missing or unreadable ({e})") from None
+    except (OSError, onnx.checker.ValidationError) as e:
+        msg = " ".join(str(e).split())
+        raise InputFileError(f"{path.name}: external data file missing or unreadable ({msg})") from None
     return model
 
 
