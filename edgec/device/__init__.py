@@ -1,0 +1,1 @@
+"""Reaching boards: QEMU emulated boards, the serial link, flashing, running."""
