@@ -192,5 +192,73 @@ def targets(json_out):
                                 "flash_kb": t.flash_kb, "ram_kb": t.ram_kb} for t in ts]}, json_out, _out)
 
 
+@main.command()
+@_json_opt
+def boards(json_out):
+    """List the boards (boards/*/board.toml): CPU, memory budget, flash method, serial."""
+    from rich.table import Table
+
+    from edgec.boards import list_boards
+    from edgec.device.qemu import running
+    from edgec.report import dump_json
+
+    bs = list_boards()
+    table = Table(title="edgec boards", title_justify="left")
+    for col in ("board", "kind", "cpu target", "flash", "RAM", "stands for / part", "flash method", "counter", "serial"):
+        table.add_column(col, justify="right" if col in ("flash", "RAM") else "left")
+    rows = []
+    for b in bs:
+        inst = running(b.name) if b.emulated else None
+        serial = inst.url if inst else (f"{b.console.get('uart', '?')} @ {b.console['baud']}" if not b.emulated else "not started")
+        table.add_row(b.name, "emulated" if b.emulated else "real", b.target, f"{b.flash_kb:,} KB", f"{b.ram_kb:,} KB",
+                      b.part, b.flash_method, b.counter_unit, serial)
+        rows.append({"name": b.name, "kind": b.kind, "target": b.target, "flash_kb": b.flash_kb, "ram_kb": b.ram_kb,
+                     "part": b.part, "flash_method": b.flash_method, "counter": b.counter_unit, "serial": serial})
+    _out.print(table)
+    if json_out:
+        dump_json({"boards": rows}, json_out, _out)
+
+
+@main.group(cls=_Group)
+def board() -> None:
+    """Start and stop emulated boards (QEMU, serial on 127.0.0.1)."""
+
+
+@board.command("start")
+@click.argument("name", default="qemu-m7")
+@click.option("--pty", is_flag=True, help="Serial on a pseudo-terminal instead of a TCP port (for tools like stm32flash).")
+def board_start(name, pty):
+    """Start emulated board NAME in the background, booted into edgec's serial
+    bootloader, and print its serial port URL."""
+    from edgec.boards import load_board
+    from edgec.build.bootloader import build_bootloader
+    from edgec.device import qemu
+
+    b = load_board(name)
+    existing = qemu.running(name)
+    if existing:
+        _out.print(existing.url)
+        _err.print(f"{name} is already running (pid {existing.pid})")
+        return
+    elf = build_bootloader(b, qemu.state_dir() / f"{name}-bootloader")
+    inst = qemu.start(b, [(elf, None)], pty=pty)
+    _out.print(inst.url)
+    _err.print(f"{name} started (pid {inst.pid}); flash with: edgec flash <build> --port {inst.url}")
+
+
+@board.command("stop")
+@click.argument("name", default="qemu-m7")
+def board_stop(name):
+    """Stop emulated board NAME (by its recorded process id)."""
+    from edgec.device import qemu
+
+    inst = qemu.running(name)
+    if inst is None:
+        _err.print(f"{name} is not running")
+        return
+    inst.stop()
+    _err.print(f"{name} stopped (pid {inst.pid})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

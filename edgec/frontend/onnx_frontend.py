@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import onnx
+import onnx.inliner
 from onnx import helper, numpy_helper
 
 from edgec.errors import InputFileError, ModelError, UnsupportedOpsError
@@ -144,6 +145,8 @@ def _to_graph(model: onnx.ModelProto, opset: int, name: str, input_shapes: dict[
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if vi.name in input_shapes:
             shape = input_shapes[vi.name]
+            if any(d <= 0 for d in shape):
+                raise ModelError(f"--input-shape {vi.name}: dimensions must be positive, got {'x'.join(map(str, shape))}")
             if len(shape) != len(dims) or any(d is not None and d != s for d, s in zip(dims, shape)):
                 raise ModelError(f"--input-shape {vi.name}={'x'.join(map(str, shape))} does not match the model's {['?' if d is None else d for d in dims]}")
         elif any(d is None or d <= 0 for d in dims) or not tt.HasField("shape"):

@@ -75,6 +75,14 @@ class Graph:
     def constants(self) -> Iterable[Tensor]:
         return (t for t in self.tensors.values() if t.is_const)
 
+    def fresh_name(self, base: str, taken: set[str] | dict | None = None) -> str:
+        """`base`, or `base_2`, `base_3`, ... whichever no tensor uses yet."""
+        used = self.tensors if taken is None else taken
+        name, k = base, 2
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
     # ---- rebuilding ----------------------------------------------------
     def with_nodes(self, nodes: list[Node], tensors: dict[str, Tensor] | None = None) -> "Graph":
         """A new graph with `nodes`, dropping tensors nothing refers to."""

@@ -38,8 +38,8 @@ def _run(g: Graph) -> Graph:
         if bn.op != "BatchNormalization":
             continue
         p = prod.get(bn.inputs[0])
-        if p is None or p.op not in _FOLDABLE or id(p) in replace:
-            continue
+        if p is None or p.op not in _FOLDABLE or id(p) in replace or p.attrs.get("_epilogue"):
+            continue  # (a fused activation sits between the producer and the BN)
         if len(cons.get(p.outputs[0], [])) != 1 or p.outputs[0] in g.outputs:
             continue
         if not g.is_const(p.inputs[1]) or (len(p.inputs) > 2 and p.inputs[2] and not g.is_const(p.inputs[2])):
@@ -68,7 +68,8 @@ def _run(g: Graph) -> Graph:
         if b.size != c_out:
             continue
         b2 = b.reshape(-1) * s + shift
-        wname, bname = f"{p.name}_w_bnfold", f"{p.name}_b_bnfold"
+        wname = g.fresh_name(f"{p.name}_w_bnfold", tensors)
+        bname = g.fresh_name(f"{p.name}_b_bnfold", tensors)
         tensors[wname] = Tensor(wname, w.shape, "float32", w2.astype(np.float32))
         tensors[bname] = Tensor(bname, (c_out,), "float32", b2.astype(np.float32))
         ins = (p.inputs[0], wname, bname)

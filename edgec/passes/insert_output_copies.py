@@ -29,7 +29,7 @@ def _run(g: Graph) -> Graph:
         if not (root in g.inputs or g.is_const(root) or root in seen):
             seen.add(root)
             continue
-        dst = f"{o}__out"
+        dst = g.fresh_name(f"{o}__out", tensors)
         tensors[dst] = Tensor(dst, g.tensor(o).shape, g.tensor(o).dtype)
         nodes.append(Node(f"copy_{o}", "Copy", (o,), (dst,), {}, "edgec"))
         outputs[k] = dst
