@@ -1,3 +1,3 @@
-from edgec.ir.graph import Graph, Node, Tensor
+from edgec.ir.graph import Graph, Node, QuantParams, Tensor
 
-__all__ = ["Graph", "Node", "Tensor"]
+__all__ = ["Graph", "Node", "QuantParams", "Tensor"]

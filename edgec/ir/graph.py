@@ -13,11 +13,27 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class QuantParams:
+    """Affine quantization, TFLite/ONNX style: real = scale * (q - zero_point).
+
+    Per-tensor when `scale` has one element, per-channel along `axis` otherwise."""
+
+    scale: np.ndarray  # float32, shape (1,) or (channels,)
+    zero_point: np.ndarray  # int32, same shape as scale
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale.size > 1
+
+
+@dataclass(frozen=True)
 class Tensor:
     name: str
     shape: tuple[int, ...]
-    dtype: str  # numpy dtype name: "float32", "int64", ...
+    dtype: str  # numpy dtype name: "float32", "int8", "int32", "int64", ...
     data: np.ndarray | None = field(default=None, compare=False, repr=False)
+    quant: QuantParams | None = field(default=None, compare=False)
 
     @property
     def is_const(self) -> bool:
