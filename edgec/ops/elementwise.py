@@ -43,6 +43,13 @@ register(
 
 # ---- unary activations ------------------------------------------------------------
 
+def _static_inputs_const(node, ins):
+    for i, t in enumerate(ins[1:], start=1):
+        if t is not None and t.data is None:
+            return f"input {i} ('{t.name}') must be a compile-time constant"
+    return None
+
+
 def _unary(name, ref, emit, static_inputs=()):
     def reference(node, xs):
         return [np.asarray(ref(node, xs)).astype(xs[0].dtype)]
@@ -56,6 +63,7 @@ def _unary(name, ref, emit, static_inputs=()):
         static_inputs=static_inputs,
         inplace=(0,),
         activation=True,
+        check=_static_inputs_const if static_inputs else None,
     )
 
 
@@ -70,6 +78,8 @@ def _clip_emit(ctx, node, args):
     hi = ctx.static(2) if len(ctx.inputs) > 2 else None
     lo = float(lo) if lo is not None else float(attr(node, "min", -3.4028234663852886e38))
     hi = float(hi) if hi is not None else float(attr(node, "max", 3.4028234663852886e38))
+    # ONNX: min > max sets every element to max; TVM's clip would give min
+    lo = min(lo, hi)
     return R.clip(args[0], lo, hi)
 
 

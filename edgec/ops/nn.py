@@ -100,7 +100,10 @@ def _convt_geometry(node, x_shape, w_shape):
     if out_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         target = list(out_shape[-nd:]) if out_shape is not None else [i * st for i, st in zip(x_shape[2:], s)]
         total = [st * (i - 1) + o + ((kk - 1) * dd + 1) - t for i, st, o, kk, dd, t in zip(x_shape[2:], s, op, k, d, target)]
-        if auto_pad == "SAME_UPPER" or (out_shape is not None and auto_pad != "SAME_LOWER"):
+        # ONNX: SAME_UPPER puts the smaller half first; SAME_LOWER and NOTSET
+        # (output_shape given) put the larger half first. A negative total
+        # (output_shape larger than the full result) extends the output.
+        if auto_pad == "SAME_UPPER":
             pb = [t // 2 for t in total]
         else:
             pb = [t - t // 2 for t in total]
@@ -142,7 +145,10 @@ def _convt_ref(node, xs):
             contrib = np.einsum("nc...,cm->nm...", xg, wg[(slice(None), slice(None)) + kidx])
             sl = tuple(slice(ki * dd, ki * dd + st * (i - 1) + 1, st) for ki, dd, st, i in zip(kidx, d, s, x.shape[2:]))
             y[(slice(None), slice(gi * mg, (gi + 1) * mg)) + sl] += contrib
-    crop = tuple(slice(b_, b_ + o) for b_, o in zip(pb, out))
+    # negative pads extend the output with zeros (before the bias)
+    ext = [(max(0, -b_), max(0, -e_)) for b_, e_ in zip(pb, pe)]
+    y = np.pad(y, [(0, 0), (0, 0)] + ext)
+    crop = tuple(slice(max(0, b_), max(0, b_) + o) for b_, o in zip(pb, out))
     y = y[(slice(None), slice(None)) + crop]
     if b is not None:
         y = y + b.reshape((1, -1) + (1,) * nd)
@@ -153,8 +159,8 @@ def _convt_check(node, ins):
     if len(ins[0].shape) not in (3, 4):
         return "only 1-D and 2-D transposed convolutions are supported"
     k, s, d, op, g, pb, pe, out = _convt_geometry(node, ins[0].shape, ins[1].shape)
-    if any(p < 0 for p in pb + pe):
-        return "negative padding"
+    if any(o <= 0 for o in out):
+        return f"the output {tuple(out)} is empty"
     return None
 
 
@@ -163,7 +169,11 @@ def _convt_relax(ctx, node, args):
     xt, wt = ctx.inputs[0], ctx.inputs[1]
     k, s, d, op, g, pb, pe, out = _convt_geometry(node, xt.shape, wt.shape)
     fn = R.nn.conv2d_transpose if len(xt.shape) == 4 else R.nn.conv1d_transpose
-    y = ctx.emit(fn(x, w, strides=s, padding=pb + pe, output_padding=op, dilation=d, groups=g))
+    pos = tuple(max(0, p) for p in pb + pe)
+    y = ctx.emit(fn(x, w, strides=s, padding=pos, output_padding=op, dilation=d, groups=g))
+    if any(p < 0 for p in pb + pe):  # output larger than the full result: zeros around it
+        ext = [0, 0, 0, 0] + [v for b_, e_ in zip(pb, pe) for v in (max(0, -b_), max(0, -e_))]
+        y = ctx.emit(R.nn.pad(y, ext, "constant", 0.0))
     if len(args) > 2 and args[2] is not None:
         b = ctx.emit(R.reshape(args[2], _bias_shape(len(xt.shape), wt.shape[1] * g)))
         y = ctx.emit(R.add(y, b))

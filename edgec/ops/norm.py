@@ -73,7 +73,9 @@ def _ln_emit(ctx, node, args):
         if tuple(ctx.inputs[2].shape) != tuple(norm_shape):
             beta = ctx.emit(R.broadcast_to(beta, norm_shape))
     else:
-        beta = relax.const(np.zeros(norm_shape, np.float32))
+        # an op, not a relax.const: a constant tensor would become an extra
+        # kernel parameter after FuseTIR
+        beta = ctx.emit(R.zeros(tuple(int(d) for d in norm_shape), "float32"))
     return R.nn.layer_norm(args[0], gamma, beta, axes=axes, epsilon=float(attr(node, "epsilon", 1e-5)))
 
 

@@ -65,8 +65,7 @@ def _extend_for_ceil_ones(ones_padded, w):
 def _pool_check(node, ins):
     if len(ins[0].shape) not in (3, 4):
         return "only 1-D and 2-D pooling is supported"
-    if attr(node, "storage_order", 0):
-        return "storage_order=1 is not supported"
+    # storage_order only changes the Indices output, which is rejected below
     return None
 
 
@@ -158,6 +157,12 @@ def _rmean_emit(ctx, node, args):
     return R.mean(args[0], axis=axes, keepdims=bool(attr(node, "keepdims", 1)))
 
 
+def _rmean_check(node, ins):
+    if len(ins) > 1 and ins[1] is not None and ins[1].data is None:
+        return f"'axes' must be a compile-time constant (it is computed at run time from '{ins[1].name}')"
+    return None
+
+
 def _reduce_macs(node, ins, outs):
     return ins[0].size
 
@@ -166,5 +171,5 @@ register(
     OpDef("MaxPool", _pool_shape, _maxpool_ref, _pool_emit("max"), _pool_macs, check=_maxpool_check),
     OpDef("AveragePool", _pool_shape, _avgpool_ref, _pool_emit("avg"), _pool_macs, check=_pool_check),
     OpDef("GlobalAveragePool", _gap_shape, _gap_ref, _gap_emit, _reduce_macs),
-    OpDef("ReduceMean", _rmean_shape, _rmean_ref, _rmean_emit, _reduce_macs, static_inputs=(1,)),
+    OpDef("ReduceMean", _rmean_shape, _rmean_ref, _rmean_emit, _reduce_macs, static_inputs=(1,), check=_rmean_check),
 )

@@ -47,8 +47,13 @@ def _reshape_ref(node, xs):
 
 
 def _flatten_out(node, s):
-    ax = int(attr(node, "axis", 1)) % (len(s) + 1) if s else 0
-    return (int(np.prod(s[:ax])), int(np.prod(s[ax:])))
+    # axis is in [-r, r]; a negative axis counts from the back (r + axis)
+    ax = int(attr(node, "axis", 1))
+    if ax < 0:
+        ax += len(s)
+    if not 0 <= ax <= len(s):
+        raise ModelError(f"node '{node.name}' (Flatten): axis {attr(node, 'axis', 1)} is out of range for rank {len(s)}")
+    return (int(np.prod(s[:ax], dtype=np.int64)), int(np.prod(s[ax:], dtype=np.int64)))
 
 
 def _squeeze_axes(node, shape, axes_arr):
@@ -92,11 +97,26 @@ def _identity_like(name):
         return [(ins[0].shape, ins[0].dtype)]
 
     def ref(node, xs):
+        if name == "Dropout" and len(xs) > 2 and xs[2] is not None and bool(np.asarray(xs[2]).reshape(-1)[0]):
+            ratio = float(np.asarray(xs[1]).reshape(-1)[0]) if len(xs) > 1 and xs[1] is not None else 0.5
+            if ratio != 0.0:
+                raise NotImplementedError("random dropout (training_mode=1)")
         return [xs[0].copy()]
 
     def check(node, ins):
-        if name == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
-            return "the mask output is not supported"
+        if name == "Dropout":
+            if len(node.outputs) > 1 and node.outputs[1]:
+                return "the mask output is not supported"
+            training = ins[2] if len(ins) > 2 else None
+            if training is not None:
+                if training.data is None:
+                    return "training_mode must be a compile-time constant"
+                ratio = ins[1] if len(ins) > 1 else None
+                if ratio is not None and ratio.data is None:
+                    return "ratio must be a compile-time constant"
+                r = float(np.asarray(ratio.data).reshape(-1)[0]) if ratio is not None else 0.5
+                if bool(np.asarray(training.data).reshape(-1)[0]) and r != 0.0:
+                    return "training_mode=1 (random dropout) is not supported"
         return None
 
     return OpDef(name, shape, ref, alias=True, static_inputs=(1, 2) if name == "Dropout" else (), check=check)

@@ -17,9 +17,11 @@ void edgec_uart_putc(uint8_t c);         /* blocking */
 int edgec_uart_getc(void);               /* non-blocking: a byte 0..255, or -1 if none */
 
 /* A free-running 64-bit counter: DWT CYCCNT cycles on real boards, SysTick-based
- * emulated instructions on QEMU (see the board's [counter] unit). */
-void edgec_counter_start(void);
-uint64_t edgec_counter_read(void);
+ * emulated instructions on QEMU (see the board's [counter] unit). Reading it
+ * costs a few dozen instructions; it may be read from any context. */
+void edgec_counter_start(void);          /* (re)start from 0; also fixes the tick phase */
+uint64_t edgec_counter_read(void);       /* counter units since the last start */
+uint32_t edgec_counter_hz(void);         /* counter units per (virtual) second */
 
 /* Stop here for good (assertion failure, fault). On QEMU this ends the
  * emulator with the exit code through semihosting. */

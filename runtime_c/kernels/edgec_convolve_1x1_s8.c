@@ -1,0 +1,93 @@
+/*
+ * 1x1 int8 convolution (pointwise), no padding, dilation 1, any stride.
+ *
+ * Each output pixel is a matrix-vector product over the input pixel's channels,
+ * so the "im2col" is just the widening of that pixel to int16 (DSP builds),
+ * with no window bookkeeping.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "edgec_nn_support.h"
+
+int32_t edgec_convolve_1x1_s8_get_buffer_size(const edgec_dims *input_dims, const edgec_dims *filter_dims)
+{
+    (void)filter_dims;
+#if EDGEC_USE_DSP
+    return 2 * ((input_dims->c + 3) & ~3) * (int32_t)sizeof(int16_t);
+#else
+    (void)input_dims;
+    return 0;
+#endif
+}
+
+edgec_status edgec_convolve_1x1_s8(void *buffer, const edgec_conv_params *params, const edgec_quant_params *quant,
+                                   const edgec_dims *input_dims, const int8_t *input, const edgec_dims *filter_dims,
+                                   const int8_t *filter, const int32_t *bias, const edgec_dims *output_dims,
+                                   int8_t *output)
+{
+    if (filter_dims->h != 1 || filter_dims->w != 1 || filter_dims->c != input_dims->c ||
+        filter_dims->n != output_dims->c || params->padding.h != 0 || params->padding.w != 0 ||
+        params->stride.h <= 0 || params->stride.w <= 0 || input_dims->n != output_dims->n) {
+        return EDGEC_ARG_ERROR;
+    }
+    const int32_t in_c = input_dims->c;
+    const int32_t out_c = output_dims->c;
+    const int32_t in_batch = input_dims->h * input_dims->w * in_c;
+    const int32_t out_pixels = output_dims->h * output_dims->w;
+
+#if EDGEC_USE_DSP
+    if (buffer == NULL) {
+        return EDGEC_ARG_ERROR;
+    }
+    int16_t *const col0 = (int16_t *)buffer;
+    int16_t *const col1 = col0 + ((in_c + 3) & ~3);
+    for (int32_t b = 0; b < input_dims->n; b++) {
+        const int8_t *in_b = input + b * in_batch;
+        int8_t *out = output + b * out_pixels * out_c;
+        int32_t p = 0;
+        for (; p + 1 < out_pixels; p += 2) {
+            const int32_t oy0 = p / output_dims->w, ox0 = p % output_dims->w;
+            const int32_t oy1 = (p + 1) / output_dims->w, ox1 = (p + 1) % output_dims->w;
+            const int8_t *px0 = in_b + (oy0 * params->stride.h * input_dims->w + ox0 * params->stride.w) * in_c;
+            const int8_t *px1 = in_b + (oy1 * params->stride.h * input_dims->w + ox1 * params->stride.w) * in_c;
+            edgec_nn_s8_to_s16_unordered_offset(px0, col0, in_c, params->input_offset);
+            edgec_nn_s8_to_s16_unordered_offset(px1, col1, in_c, params->input_offset);
+            edgec_nn_mat_mult_kernel_s8_s16(filter, col0, col1, out_c, in_c, quant, bias, params->output_offset,
+                                            params->act_min, params->act_max, out, out + out_c);
+            out += 2 * out_c;
+        }
+        if (p < out_pixels) {
+            const int32_t oy0 = p / output_dims->w, ox0 = p % output_dims->w;
+            const int8_t *px0 = in_b + (oy0 * params->stride.h * input_dims->w + ox0 * params->stride.w) * in_c;
+            edgec_nn_s8_to_s16_unordered_offset(px0, col0, in_c, params->input_offset);
+            edgec_nn_mat_mult_kernel_s8_s16_1col(filter, col0, out_c, in_c, quant, bias, params->output_offset,
+                                                 params->act_min, params->act_max, out);
+        }
+    }
+#else
+    (void)buffer;
+    const int32_t qstep = quant->per_channel ? 1 : 0;
+    for (int32_t b = 0; b < input_dims->n; b++) {
+        const int8_t *in_b = input + b * in_batch;
+        int8_t *out = output + b * out_pixels * out_c;
+        for (int32_t oy = 0; oy < output_dims->h; oy++) {
+            for (int32_t ox = 0; ox < output_dims->w; ox++) {
+                const int8_t *px = in_b + (oy * params->stride.h * input_dims->w + ox * params->stride.w) * in_c;
+                const int8_t *w = filter;
+                const int32_t *mult = quant->multiplier;
+                const int32_t *shift = quant->shift;
+                for (int32_t oc = 0; oc < out_c; oc++) {
+                    int32_t acc = bias != NULL ? bias[oc] : 0;
+                    acc += edgec_dot_s8_offset(px, w, in_c, params->input_offset);
+                    w += in_c;
+                    *out++ = edgec_requantize_clamp(acc, *mult, *shift, params->output_offset, params->act_min,
+                                                    params->act_max);
+                    mult += qstep;
+                    shift += qstep;
+                }
+            }
+        }
+    }
+#endif
+    return EDGEC_OK;
+}

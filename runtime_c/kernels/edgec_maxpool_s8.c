@@ -1,0 +1,43 @@
+/*
+ * int8 MAX_POOL_2D, bit-exact with TFLite Micro's reference_integer_ops::MaxPool
+ * (window clipped to the image; an empty window yields -128 before clamping).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "edgec_nn_support.h"
+
+edgec_status edgec_maxpool_s8(const edgec_pool_params *params, const edgec_dims *input_dims, const int8_t *input,
+                              const edgec_dims *output_dims, int8_t *output)
+{
+    const int32_t ch = input_dims->c;
+    if (output_dims->c != ch || output_dims->n != input_dims->n || params->stride.h <= 0 || params->stride.w <= 0) {
+        return EDGEC_ARG_ERROR;
+    }
+    for (int32_t b = 0; b < input_dims->n; b++) {
+        const int8_t *in_b = input + b * input_dims->h * input_dims->w * ch;
+        for (int32_t oy = 0; oy < output_dims->h; oy++) {
+            const int32_t y0 = oy * params->stride.h - params->padding.h;
+            const int32_t ys = EDGEC_MAX(0, -y0);
+            const int32_t ye = EDGEC_MIN(params->filter.h, input_dims->h - y0);
+            for (int32_t ox = 0; ox < output_dims->w; ox++) {
+                const int32_t x0 = ox * params->stride.w - params->padding.w;
+                const int32_t xs = EDGEC_MAX(0, -x0);
+                const int32_t xe = EDGEC_MIN(params->filter.w, input_dims->w - x0);
+                int8_t *out = output + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
+                for (int32_t c = 0; c < ch; c++) {
+                    int32_t m = -128;
+                    for (int32_t fy = ys; fy < ye; fy++) {
+                        const int8_t *row = in_b + ((y0 + fy) * input_dims->w + x0 + xs) * ch + c;
+                        for (int32_t fx = 0; fx < xe - xs; fx++) {
+                            m = EDGEC_MAX(m, (int32_t)row[fx * ch]);
+                        }
+                    }
+                    m = EDGEC_MAX(m, params->act_min);
+                    m = EDGEC_MIN(m, params->act_max);
+                    out[c] = (int8_t)m;
+                }
+            }
+        }
+    }
+    return EDGEC_OK;
+}
