@@ -84,22 +84,10 @@ TOLERANCE_OVERRIDES: dict[str, tuple[float, float]] = {
     "test_averagepool_2d_ceil_last_window_starts_on_pad": (1e-3, 1e-4),
 }
 
-_INT_OUTPUT_BUG = (
-    "edgec accepts a model whose graph output is int64 (a folded Shape/Size) and its C API "
-    "memcpy()s the int64 bytes into the caller's float array; frontend/codegen should reject "
-    "(or support) non-float32 graph outputs"
-)
-
 # Node tests that fail because of a bug outside the op bundles (frontend,
 # lowering, codegen, ...): name -> description. They run as expected failures
 # (strict: a test listed here that passes is reported, so the entry is removed).
-KNOWN_FAILURES: dict[str, str] = {
-    **{f"test_shape{s}": _INT_OUTPUT_BUG for s in (
-        "", "_example", "_clip_end", "_clip_start", "_end_1", "_end_negative_1", "_start_1", "_start_1_end_2",
-        "_start_1_end_negative_1", "_start_greater_than_end", "_start_negative_1")},
-    "test_size": _INT_OUTPUT_BUG,
-    "test_size_example": _INT_OUTPUT_BUG,
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 @dataclass

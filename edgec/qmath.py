@@ -47,7 +47,11 @@ __all__ = [
     "saturating_rounding_doubling_high_mul",
     "rounding_divide_by_pot",
     "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_half_up",
     "requantize",
+    "conv2d_acc",
+    "depthwise_conv2d_acc",
+    "fully_connected_acc",
     "activation_range",
     "compute_padding",
     "conv_quant_params",
@@ -194,10 +198,36 @@ def multiply_by_quantized_multiplier(x, multiplier, shift, *, single_rounding: b
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(_wrap32(x << left), m), right)
 
 
-def requantize(acc, multiplier, shift, output_offset: int, act_min: int, act_max: int) -> np.ndarray:
-    """The common tail of TFLite's int8 kernels: scale, add the zero point, clamp, to int8."""
-    y = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
-    return np.clip(y, act_min, act_max).astype(np.int8)
+def multiply_by_quantized_multiplier_half_up(x, multiplier, shift) -> np.ndarray:
+    """The rounding of TFLite's *optimized* int8 kernels (NEON `vqrdmulh` + `vrshl`, and
+    their SSE emulation in LiteRT builds): both roundings go half up instead of
+    half away from zero. Differs from `multiply_by_quantized_multiplier` only on
+    exact negative ties. Not what TFLite Micro computes; kept to explain where
+    LiteRT's default kernels disagree with TFLite Micro."""
+    x = np.asarray(x, dtype=_I64)
+    m = np.asarray(multiplier, dtype=_I64)
+    s = np.asarray(shift, dtype=_I64)
+    left = np.maximum(s, 0)
+    right = np.maximum(-s, 0)
+    hi = (_wrap32(x << left) * m + (1 << 30)) >> 31
+    return (hi + np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)) >> right
+
+
+def requantize(acc, multiplier, shift, output_offset: int, act_min: int, act_max: int, *, rounding: str = "tflite") -> np.ndarray:
+    """The common tail of TFLite's int8 kernels: scale, add the zero point, clamp, to int8.
+
+    rounding: "tflite" (TFLite / TFLite Micro reference, the default build),
+    "single" (a TFLITE_SINGLE_ROUNDING=1 build), "half_up" (TFLite's optimized kernels).
+    """
+    if rounding == "tflite":
+        y = multiply_by_quantized_multiplier(acc, multiplier, shift)
+    elif rounding == "single":
+        y = multiply_by_quantized_multiplier(acc, multiplier, shift, single_rounding=True)
+    elif rounding == "half_up":
+        y = multiply_by_quantized_multiplier_half_up(acc, multiplier, shift)
+    else:
+        raise ValueError(f"unknown rounding {rounding!r}")
+    return np.clip(y + output_offset, act_min, act_max).astype(np.int8)
 
 
 # --- op parameters, as TFLite Micro's Prepare computes them -----------------------------
@@ -397,9 +427,8 @@ def _windows(x: np.ndarray, kh: int, kw: int, stride, padding, dilation, out_hw,
     return out
 
 
-def conv2d_s8(x, w, bias, *, input_offset: int, output_offset: int, multiplier, shift, stride=1, padding=0,
-              dilation=1, out_hw: tuple[int, int], act_min: int = -128, act_max: int = 127) -> np.ndarray:
-    """`reference_integer_ops::ConvPerChannel`. x: NHWC int8, w: (Cout, KH, KW, Cin/groups) int8."""
+def conv2d_acc(x, w, bias, *, input_offset: int, stride=1, padding=0, dilation=1, out_hw: tuple[int, int]) -> np.ndarray:
+    """The int32 accumulators (bias included) of CONV_2D, before requantization."""
     x = np.asarray(x)
     w = np.asarray(w, dtype=_I64)
     cout, kh, kw, kc = w.shape
@@ -413,13 +442,20 @@ def conv2d_s8(x, w, bias, *, input_offset: int, output_offset: int, multiplier, 
         acc[..., g * per_group:(g + 1) * per_group] = cols @ wg.T
     if bias is not None:
         acc = acc + np.asarray(bias, dtype=_I64)
+    return acc
+
+
+def conv2d_s8(x, w, bias, *, input_offset: int, output_offset: int, multiplier, shift, stride=1, padding=0,
+              dilation=1, out_hw: tuple[int, int], act_min: int = -128, act_max: int = 127) -> np.ndarray:
+    """`reference_integer_ops::ConvPerChannel`. x: NHWC int8, w: (Cout, KH, KW, Cin/groups) int8."""
+    acc = conv2d_acc(x, w, bias, input_offset=input_offset, stride=stride, padding=padding, dilation=dilation,
+                     out_hw=out_hw)
     return requantize(acc, multiplier, shift, output_offset, act_min, act_max)
 
 
-def depthwise_conv2d_s8(x, w, bias, *, input_offset: int, output_offset: int, multiplier, shift, depth_multiplier: int = 1,
-                        stride=1, padding=0, dilation=1, out_hw: tuple[int, int], act_min: int = -128,
-                        act_max: int = 127) -> np.ndarray:
-    """`reference_integer_ops::DepthwiseConvPerChannel`. w: (1, KH, KW, Cin * depth_multiplier)."""
+def depthwise_conv2d_acc(x, w, bias, *, input_offset: int, depth_multiplier: int = 1, stride=1, padding=0, dilation=1,
+                         out_hw: tuple[int, int]) -> np.ndarray:
+    """The int32 accumulators (bias included) of DEPTHWISE_CONV_2D."""
     x = np.asarray(x)
     w = np.asarray(w, dtype=_I64)
     _, kh, kw, cout = w.shape
@@ -428,17 +464,32 @@ def depthwise_conv2d_s8(x, w, bias, *, input_offset: int, output_offset: int, mu
     acc = np.einsum("nhwijc,ijc->nhwc", win, w[0])
     if bias is not None:
         acc = acc + np.asarray(bias, dtype=_I64)
+    return acc
+
+
+def depthwise_conv2d_s8(x, w, bias, *, input_offset: int, output_offset: int, multiplier, shift, depth_multiplier: int = 1,
+                        stride=1, padding=0, dilation=1, out_hw: tuple[int, int], act_min: int = -128,
+                        act_max: int = 127) -> np.ndarray:
+    """`reference_integer_ops::DepthwiseConvPerChannel`. w: (1, KH, KW, Cin * depth_multiplier)."""
+    acc = depthwise_conv2d_acc(x, w, bias, input_offset=input_offset, depth_multiplier=depth_multiplier, stride=stride,
+                               padding=padding, dilation=dilation, out_hw=out_hw)
     return requantize(acc, multiplier, shift, output_offset, act_min, act_max)
 
 
-def fully_connected_s8(x, w, bias, *, input_offset: int, output_offset: int, multiplier, shift, filter_offset: int = 0,
-                       act_min: int = -128, act_max: int = 127) -> np.ndarray:
-    """`reference_integer_ops::FullyConnected[PerChannel]`. x: (batches, K), w: (N, K)."""
+def fully_connected_acc(x, w, bias, *, input_offset: int, filter_offset: int = 0) -> np.ndarray:
+    """The int32 accumulators (bias included) of FULLY_CONNECTED, shape (batches, N)."""
     x = np.asarray(x, dtype=_I64)
     w = np.asarray(w, dtype=_I64)
     acc = (x.reshape(-1, w.shape[1]) + input_offset) @ (w + filter_offset).T
     if bias is not None:
         acc = acc + np.asarray(bias, dtype=_I64)
+    return acc
+
+
+def fully_connected_s8(x, w, bias, *, input_offset: int, output_offset: int, multiplier, shift, filter_offset: int = 0,
+                       act_min: int = -128, act_max: int = 127) -> np.ndarray:
+    """`reference_integer_ops::FullyConnected[PerChannel]`. x: (batches, K), w: (N, K)."""
+    acc = fully_connected_acc(x, w, bias, input_offset=input_offset, filter_offset=filter_offset)
     return requantize(acc, multiplier, shift, output_offset, act_min, act_max)
 
 
@@ -675,13 +726,14 @@ def concat_s8(xs: Sequence[np.ndarray], axis: int) -> np.ndarray:
 
 
 def convolve_s8_buffer_size(kernel_h: int, kernel_w: int, kernel_c: int, *, dsp: bool) -> int:
-    """Bytes of scratch `edgec_convolve_s8` needs: two int16 im2col columns on DSP builds."""
+    """Bytes of scratch `edgec_convolve_s8` needs: on DSP builds two interleaved
+    int16 im2col columns plus one int8 staging column, 5 * align4(kh*kw*kc)."""
     if not dsp:
         return 0
     k = kernel_h * kernel_w * kernel_c
-    return 2 * 2 * ((k + 3) & ~3)
+    return 5 * ((k + 3) & ~3)
 
 
 def convolve_1x1_s8_buffer_size(input_c: int, *, dsp: bool) -> int:
-    """Bytes of scratch `edgec_convolve_1x1_s8` needs."""
-    return convolve_s8_buffer_size(1, 1, input_c, dsp=dsp)
+    """Bytes of scratch `edgec_convolve_1x1_s8` needs: two int16 columns, 4 * align4(c)."""
+    return 4 * ((input_c + 3) & ~3) if dsp else 0

@@ -202,7 +202,10 @@ def _to_graph(model: onnx.ModelProto, opset: int, name: str, input_shapes: dict[
             unknown.update(o for o in node.outputs if o)
             continue
         try:
-            why = opdef.check(node, ins) if opdef.check else None
+            why = next((f"input {k} ('{node.inputs[k]}') must be a compile-time constant"
+                        for k in opdef.static_inputs if k < len(ins) and ins[k] is not None and not ins[k].is_const), None)
+            if why is None and opdef.check:
+                why = opdef.check(node, ins)
             if why is None:
                 why = _runtime_dtype_problem(node, opdef, ins)
             if why is None:
@@ -222,9 +225,13 @@ def _to_graph(model: onnx.ModelProto, opset: int, name: str, input_shapes: dict[
 
     if unsupported:
         raise UnsupportedOpsError(unsupported)
+    for kind, names in (("input", inputs), ("output", [o.name for o in g.output])):
+        for n in names:
+            if tensors[n].dtype != "float32":
+                raise ModelError(f"graph {kind} '{n}' has dtype {tensors[n].dtype}: the float C API takes float32 inputs and outputs only")
     outputs = [o.name for o in g.output]
     for o in outputs:
-        if o not in tensors:
+        if o not in tensors and o not in unknown:
             raise ModelError(f"graph output '{o}' is never produced")
     graph = Graph(name=_c_ident(name), tensors=tensors, nodes=nodes, inputs=inputs, outputs=outputs, opset=opset)
     return graph.with_nodes(graph.live_nodes())

@@ -3,8 +3,8 @@
 TVM's legalized PrimFuncs materialize each stage (padding, the conv
 accumulator, bias add, activation) as a full-size local buffer, which the C
 backend turns into stack arrays (kilobytes per conv). Here injective stages
-are inlined into their consumers and reductions are computed at the innermost
-loop of their consumer, so intermediates shrink to a few scalars.
+are inlined into their consumers and reductions are computed inside the loop
+nest of their consumer, so intermediates shrink to a few scalars.
 """
 
 from __future__ import annotations
@@ -33,17 +33,69 @@ def _inline_all(sch: s_tir.Schedule) -> None:
                     break
 
 
+def _vars_in(expr) -> list:
+    found: list = []
+
+    def collect(v):
+        found.append(v)
+        return tvm_ffi.WalkResult.ADVANCE
+
+    tvm_ffi.structural_walk(expr, (tirx.Var, collect))
+    return found
+
+
+def _realize_of(func: tirx.PrimFunc, name: str):
+    out: list = []
+
+    def visit(realize):
+        if realize.block.name_hint == name:
+            out.append(realize)
+        return tvm_ffi.WalkResult.ADVANCE
+
+    tvm_ffi.structural_walk(func.body, (s_tir.SBlockRealize, visit))
+    return out[0] if out else None
+
+
+def _indexing_loop_vars(sch: s_tir.Schedule, producer, consumer) -> list:
+    """Consumer loop variables that select which element of the producer's
+    output the consumer reads. Computing the producer under a deeper loop than
+    these would recompute it for every value of the loops that do not."""
+    written = [w.source for w in sch.get(producer).writes]
+    realize = _realize_of(sch.mod["main"], sch.get(consumer).name_hint)
+    if realize is None:
+        return []
+    bindings = list(zip(realize.block.iter_vars, realize.iter_values))
+    loop_vars: list = []
+    for region in realize.block.reads:
+        if not any(region.source.same_as(w) for w in written):
+            continue
+        for rng in region.region:
+            for v in _vars_in(rng.min):
+                for iv, value in bindings:
+                    if iv.var.same_as(v):
+                        loop_vars += _vars_in(value)
+    return loop_vars
+
+
 def _compute_at_consumers(sch: s_tir.Schedule) -> None:
-    """Move each remaining producer under the deepest loop of its consumer."""
+    """Move each remaining producer under its consumer's loop nest: at the
+    deepest loop that still indexes the producer's output (a conv accumulator
+    goes under the innermost output loop; a row mean under the row loop)."""
+    done: set[str] = set()
     progress = True
     while progress:
         progress = False
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         for blk in blocks[:-1]:
+            name = sch.get(blk).name_hint
             consumers = sch.get_consumers(blk)
-            if len(consumers) != 1:
+            if name in done or len(consumers) != 1:
                 continue
-            for loop in reversed(sch.get_loops(consumers[0])):
+            done.add(name)
+            loops = sch.get_loops(consumers[0])
+            wanted = _indexing_loop_vars(sch, blk, consumers[0])
+            depth = max((k for k, lp in enumerate(loops) if any(sch.get(lp).loop_var.same_as(v) for v in wanted)), default=len(loops) - 1)
+            for loop in reversed(loops[: depth + 1]):
                 if _try(sch.compute_at, blk, loop):
                     progress = True
                     break

@@ -94,7 +94,34 @@ def lower_to_c(func: tirx.PrimFunc, symbol: str, n_inputs: int) -> tuple[str, in
     if sorted(order) != [-1] + list(range(n_inputs)):
         raise RuntimeError(f"{symbol}: unexpected kernel parameters {[p.name for p in func.params]}")
     src = tvm.get_global_func("target.build.c")(mod, _TARGET).inspect_source()
+    src = _exact_float_literals(src, mod[symbol])
     return _extract_function(src, symbol, order), local_bytes, order
+
+
+def _exact_float_literals(src: str, func: tirx.PrimFunc) -> str:
+    """TVM prints float32 constants with 7 significant digits (`1.666667e-01f`
+    for 1/6), which do not round-trip. Replace each by the exact C99 hex float
+    of the constant it came from (when that text names a single constant)."""
+    values: dict[str, set[float]] = {}
+
+    def visit(imm):
+        if str(imm.ty) == "float32":
+            v = abs(float(imm.value))
+            values.setdefault(f"{v:.6e}", set()).add(v)
+        return tvm_ffi.WalkResult.ADVANCE
+
+    tvm_ffi.structural_walk(func.body, (tirx.FloatImm, visit))
+
+    def repl(m: re.Match) -> str:
+        vs = values.get(m.group(1))
+        if not vs or len(vs) != 1:
+            return m.group(0)
+        v = next(iter(vs))
+        if v != v or v in (float("inf"),):
+            return m.group(0)
+        return f"{v.hex()}f" if float(f"{v:.6e}") != v else m.group(0)
+
+    return re.sub(r"(?<![\w.])(\d\.\d{6}e[+-]\d{2})f", repl, src)
 
 
 def _extract_function(src: str, symbol: str, order: list[int]) -> str:

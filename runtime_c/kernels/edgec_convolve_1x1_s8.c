@@ -13,7 +13,7 @@ int32_t edgec_convolve_1x1_s8_get_buffer_size(const edgec_dims *input_dims, cons
 {
     (void)filter_dims;
 #if EDGEC_USE_DSP
-    return 2 * ((input_dims->c + 3) & ~3) * (int32_t)sizeof(int16_t);
+    return 4 * EDGEC_IM2COL_WORDS(input_dims->c); /* two interleaved int16 columns */
 #else
     (void)input_dims;
     return 0;
@@ -39,8 +39,7 @@ edgec_status edgec_convolve_1x1_s8(void *buffer, const edgec_conv_params *params
     if (buffer == NULL) {
         return EDGEC_ARG_ERROR;
     }
-    int16_t *const col0 = (int16_t *)buffer;
-    int16_t *const col1 = col0 + ((in_c + 3) & ~3);
+    int32_t *const cols = (int32_t *)buffer;
     for (int32_t b = 0; b < input_dims->n; b++) {
         const int8_t *in_b = input + b * in_batch;
         int8_t *out = output + b * out_pixels * out_c;
@@ -50,17 +49,17 @@ edgec_status edgec_convolve_1x1_s8(void *buffer, const edgec_conv_params *params
             const int32_t oy1 = (p + 1) / output_dims->w, ox1 = (p + 1) % output_dims->w;
             const int8_t *px0 = in_b + (oy0 * params->stride.h * input_dims->w + ox0 * params->stride.w) * in_c;
             const int8_t *px1 = in_b + (oy1 * params->stride.h * input_dims->w + ox1 * params->stride.w) * in_c;
-            edgec_nn_s8_to_s16_unordered_offset(px0, col0, in_c, params->input_offset);
-            edgec_nn_s8_to_s16_unordered_offset(px1, col1, in_c, params->input_offset);
-            edgec_nn_mat_mult_kernel_s8_s16(filter, col0, col1, out_c, in_c, quant, bias, params->output_offset,
+            edgec_nn_im2col_s8_to_s16x2(px0, cols, 0, in_c, params->input_offset);
+            edgec_nn_im2col_s8_to_s16x2(px1, cols, 1, in_c, params->input_offset);
+            edgec_nn_mat_mult_kernel_s8_s16(filter, cols, out_c, in_c, quant, bias, params->output_offset,
                                             params->act_min, params->act_max, out, out + out_c);
             out += 2 * out_c;
         }
         if (p < out_pixels) {
             const int32_t oy0 = p / output_dims->w, ox0 = p % output_dims->w;
             const int8_t *px0 = in_b + (oy0 * params->stride.h * input_dims->w + ox0 * params->stride.w) * in_c;
-            edgec_nn_s8_to_s16_unordered_offset(px0, col0, in_c, params->input_offset);
-            edgec_nn_mat_mult_kernel_s8_s16_1col(filter, col0, out_c, in_c, quant, bias, params->output_offset,
+            edgec_nn_im2col_s8_to_s16x2(px0, cols, 0, in_c, params->input_offset);
+            edgec_nn_mat_mult_kernel_s8_s16_1col(filter, cols, out_c, in_c, quant, bias, params->output_offset,
                                                  params->act_min, params->act_max, out);
         }
     }

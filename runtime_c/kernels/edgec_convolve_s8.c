@@ -10,7 +10,7 @@
  */
 #include "edgec_nn_support.h"
 
-static int32_t edgec_conv_col_len_aligned(const edgec_dims *filter_dims)
+static inline int32_t edgec_conv_col_len_aligned(const edgec_dims *filter_dims)
 {
     const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
     return (k + 3) & ~3;
@@ -20,8 +20,8 @@ int32_t edgec_convolve_s8_get_buffer_size(const edgec_dims *input_dims, const ed
 {
     (void)input_dims;
 #if EDGEC_USE_DSP
-    /* Two int16 columns; each column's int8 staging copy lives in its own upper half. */
-    return 2 * edgec_conv_col_len_aligned(filter_dims) * (int32_t)sizeof(int16_t);
+    /* Two interleaved int16 columns, then one int8 staging column. */
+    return 5 * edgec_conv_col_len_aligned(filter_dims);
 #else
     (void)filter_dims;
     return 0;
@@ -83,8 +83,8 @@ edgec_status edgec_convolve_s8(void *buffer, const edgec_conv_params *params, co
     const int32_t groups = input_dims->c / filter_dims->c;
     const int32_t per_group = output_dims->c / groups;
     const int32_t col_len = filter_dims->h * filter_dims->w * filter_dims->c;
-    const int32_t col_stride = edgec_conv_col_len_aligned(filter_dims);
-    int16_t *const cols = (int16_t *)buffer;
+    int32_t *const cols = (int32_t *)buffer;
+    int8_t *const stage = (int8_t *)buffer + 4 * edgec_conv_col_len_aligned(filter_dims);
     const int32_t in_batch_size = input_dims->h * input_dims->w * input_dims->c;
     const int32_t out_batch_size = output_dims->h * output_dims->w * output_dims->c;
 
@@ -105,16 +105,14 @@ edgec_status edgec_convolve_s8(void *buffer, const edgec_conv_params *params, co
                 const int32_t in_y0 = oy * params->stride.h - params->padding.h;
                 for (int32_t ox = 0; ox < output_dims->w; ox++) {
                     const int32_t in_x0 = ox * params->stride.w - params->padding.w;
-                    int16_t *col = cols + pending * col_stride;
-                    int8_t *stage = (int8_t *)col + col_stride; /* upper half of this column */
                     int8_t *out = out_b + (oy * output_dims->w + ox) * output_dims->c + g * per_group;
                     edgec_conv_im2col_s8(params, input_dims, in_b, filter_dims, g, in_y0, in_x0, stage);
-                    edgec_nn_s8_to_s16_unordered_offset(stage, col, col_len, params->input_offset);
+                    edgec_nn_im2col_s8_to_s16x2(stage, cols, pending, col_len, params->input_offset);
                     if (pending == 0) {
                         pending_out = out;
                         pending = 1;
                     } else {
-                        edgec_nn_mat_mult_kernel_s8_s16(w_g, cols, cols + col_stride, per_group, col_len, &q_g, bias_g,
+                        edgec_nn_mat_mult_kernel_s8_s16(w_g, cols, per_group, col_len, &q_g, bias_g,
                                                         params->output_offset, params->act_min, params->act_max,
                                                         pending_out, out);
                         pending = 0;

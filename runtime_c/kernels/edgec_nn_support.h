@@ -134,6 +134,35 @@ EDGEC_FORCE_INLINE uint32_t edgec_ror(uint32_t x, uint32_t n)
     return (x >> n) | (x << ((32u - n) & 31u));
 }
 
+/* SXTB16 / SXTAB16 of the word rotated right by 8 (bytes 1 and 3). One
+ * instruction on the core; gcc does not fold the rotation into the operand by
+ * itself, hence the inline assembly. */
+#if defined(__GNUC__) && !defined(EDGEC_EMULATE_DSP)
+EDGEC_FORCE_INLINE int32_t edgec_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+EDGEC_FORCE_INLINE int32_t edgec_sxtab16_ror8(int32_t a, int32_t x)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+#else
+EDGEC_FORCE_INLINE int32_t edgec_sxtb16_ror8(int32_t x)
+{
+    return __sxtb16((int32_t)edgec_ror((uint32_t)x, 8));
+}
+
+EDGEC_FORCE_INLINE int32_t edgec_sxtab16_ror8(int32_t a, int32_t x)
+{
+    return __sxtab16(a, (int32_t)edgec_ror((uint32_t)x, 8));
+}
+#endif
+
 /*
  * Four int8 -> two int16 pairs, "unordered": *lo = (b0, b2), *hi = (b1, b3).
  * Weights and im2col columns are both read this way, so SMLAD pairs the right
@@ -141,15 +170,15 @@ EDGEC_FORCE_INLINE uint32_t edgec_ror(uint32_t x, uint32_t n)
  */
 EDGEC_FORCE_INLINE void edgec_s8x4_to_s16x2x2(int32_t v, int32_t *lo, int32_t *hi)
 {
-    *lo = (int32_t)__sxtb16((uint32_t)v);
-    *hi = (int32_t)__sxtb16(edgec_ror((uint32_t)v, 8));
+    *lo = __sxtb16(v);
+    *hi = edgec_sxtb16_ror8(v);
 }
 
 /* As above, adding a 16-bit offset (duplicated in both halves of offset2) to each element. */
 EDGEC_FORCE_INLINE void edgec_s8x4_to_s16x2x2_offset(int32_t v, int32_t offset2, int32_t *lo, int32_t *hi)
 {
-    *lo = (int32_t)__sxtab16((uint32_t)offset2, (uint32_t)v);
-    *hi = (int32_t)__sxtab16((uint32_t)offset2, edgec_ror((uint32_t)v, 8));
+    *lo = __sxtab16(offset2, v);
+    *hi = edgec_sxtab16_ror8(offset2, v);
 }
 
 EDGEC_FORCE_INLINE int32_t edgec_dup_s16(int32_t v)
@@ -158,28 +187,35 @@ EDGEC_FORCE_INLINE int32_t edgec_dup_s16(int32_t v)
 }
 #endif /* EDGEC_USE_DSP */
 
-/* Shared matrix kernels (edgec_nn_mat_mult_s8.c). */
+/*
+ * Shared matrix kernels of the DSP build (edgec_nn_mat_mult_s8.c).
+ *
+ * im2col layout ("s16x2 pairs"): two columns of len int16 elements (input
+ * offset added) interleaved by groups of four: for group g, words
+ * [4g] = col0 (x0, x2), [4g+1] = col0 (x1, x3), [4g+2] = col1 (x0, x2),
+ * [4g+3] = col1 (x1, x3); the len % 4 leftover elements of a column follow as
+ * packed pairs (x0, x1), (x2, 0) in words [4G], [4G+1] (col0) and [4G+2],
+ * [4G+3] (col1). Two columns take exactly 4 * align4(len) bytes. One LDM
+ * fetches a group of both columns.
+ */
+#define EDGEC_IM2COL_WORDS(len) ((((len) + 3) & ~3))
+
+/* Convert len int8 (+ offset) into column slot `slot` (0 or 1) of `cols`. */
+void edgec_nn_im2col_s8_to_s16x2(const int8_t *src, int32_t *cols, int32_t slot, int32_t len, int32_t offset);
 
 /*
- * Two im2col columns (int16, input offset already added, "unordered" in groups
- * of 4) times `out_ch` weight rows of `col_len` int8. Writes out_ch outputs for
- * column 0 at out0 and for column 1 at out1. DSP builds only.
+ * `out_ch` weight rows of `col_len` int8 (TFLite layout) times the two columns
+ * in `cols`. Writes out_ch outputs for column 0 at out0 and for column 1 at
+ * out1; quant/bias are indexed from output channel 0.
  */
-void edgec_nn_mat_mult_kernel_s8_s16(const int8_t *weights, const int16_t *col0, const int16_t *col1, int32_t out_ch,
-                                     int32_t col_len, const edgec_quant_params *quant, const int32_t *bias,
-                                     int32_t out_offset, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1);
+void edgec_nn_mat_mult_kernel_s8_s16(const int8_t *weights, const int32_t *cols, int32_t out_ch, int32_t col_len,
+                                     const edgec_quant_params *quant, const int32_t *bias, int32_t out_offset,
+                                     int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1);
 
-/* One column only (the odd last column). */
-void edgec_nn_mat_mult_kernel_s8_s16_1col(const int8_t *weights, const int16_t *col0, int32_t out_ch, int32_t col_len,
+/* Column 0 only (the odd last output pixel). */
+void edgec_nn_mat_mult_kernel_s8_s16_1col(const int8_t *weights, const int32_t *cols, int32_t out_ch, int32_t col_len,
                                           const edgec_quant_params *quant, const int32_t *bias, int32_t out_offset,
                                           int32_t act_min, int32_t act_max, int8_t *out0);
-
-/*
- * int8 -> int16 with offset, in the unordered layout the mat-mult kernel
- * expects. dst may overlap the upper half of its own int16 destination: the
- * conversion reads each group of 4 before writing it.
- */
-void edgec_nn_s8_to_s16_unordered_offset(const int8_t *src, int16_t *dst, int32_t len, int32_t offset);
 
 /*
  * Portable dot products of one int8 row with (x + input_offset), used by the
