@@ -88,27 +88,34 @@ def main() -> None:
 
 @main.command()
 @_model_arg
-@_target_opt
+@click.option("--target", "-t", default=None, help="CPU target (see `edgec targets`); default: the board's, else cortex-m7.")
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Folder for model.c/model.h/model_kernels.c/metadata.json (replaced if it exists).")
+@click.option("--board", "-b", default=None, help="Also link firmware for this board (see `edgec boards`): firmware.elf/.bin.")
+@click.option("--harness", type=click.Choice(["edgec", "mlperf-tiny"]), default="edgec", show_default=True,
+              help="Firmware protocol: edgec's framed serial protocol, or the MLPerf Tiny / EEMBC text protocol.")
 @_shape_opt
 @_add(_budget_opts)
 @_json_opt
 @click.option("--no-build", is_flag=True, help="Only generate C; skip the toolchain build and size report.")
 @click.option("-q", "--quiet", is_flag=True, help="No report table.")
-def compile(model, target, out_dir, input_shape, flash_kb, ram_kb, json_out, no_build, quiet):
+def compile(model, target, out_dir, board, harness, input_shape, flash_kb, ram_kb, json_out, no_build, quiet):
     """Compile MODEL (.onnx) into C for TARGET and build it with the target's toolchain.
 
     Writes model.h (the C API), model.c (const weights in flash, one static
     arena), model_kernels.c (TVM-generated kernels), metadata.json, and a
-    Makefile/CMake fragment. Refuses models that exceed the flash/RAM budget.
+    Makefile/CMake fragment; with --board also the firmware image. Refuses
+    models that exceed the flash/RAM budget.
     """
     from edgec.compiler import compile_model
     from edgec.report import compile_report, dump_json, print_compile_report
 
+    if target is None and board is None:
+        target = "cortex-m7"
     with _progress(not quiet) as progress:
         r = compile_model(model, target, input_shapes=_shapes(input_shape), out_dir=out_dir,
-                          build=not no_build, flash_kb=flash_kb, ram_kb=ram_kb, progress=progress)
+                          build=not no_build, flash_kb=flash_kb, ram_kb=ram_kb, progress=progress,
+                          board=board, harness=harness)
     if not quiet:
         print_compile_report(r, _out)
     if json_out:
@@ -190,6 +197,165 @@ def targets(json_out):
         dump_json({"targets": [{"name": t.name, "arch": t.arch, "cpu": t.cpu, "compiler": t.compiler,
                                 "cflags": list(t.cflags), "fpu": t.fpu, "dsp": t.dsp, "mve": t.mve,
                                 "flash_kb": t.flash_kb, "ram_kb": t.ram_kb} for t in ts]}, json_out, _out)
+
+
+_build_arg = click.argument("build", type=click.Path(path_type=Path))
+_port_opt = click.option("--port", "-p", required=True, metavar="URL",
+                         help="Serial port: socket://127.0.0.1:PORT (emulated board), /dev/ttyACM0, rfc2217://host:port.")
+
+
+@main.command()
+@_build_arg
+@_port_opt
+@click.option("--method", type=click.Choice(["stm32-serial", "pyocd"]), default=None,
+              help="Flash method (default: the board's): the STM32 USART bootloader protocol, or pyocd.")
+@click.option("--no-verify", is_flag=True, help="Skip reading the image back.")
+def flash(build, port, method, no_verify):
+    """Flash BUILD's firmware (from `edgec compile --board`) through PORT.
+
+    Checks the image fits the board before sending, shows progress, reads
+    the image back to verify it, then starts it (GO).
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from edgec.boards import load_board
+    from edgec.device.flash import flash_image
+    from edgec.device.session import BuildFolder
+
+    bf = BuildFolder.open(build)
+    image, fw = bf.firmware()
+    b = load_board(fw["board"])
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=_err, transient=True, disable=not _err.is_terminal) as bar:
+        task = bar.add_task("flashing", total=len(image))
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=phase, completed=done, total=total)
+
+        rep = flash_image(port, image, fw["load_address"], b, verify=not no_verify, progress=progress, method=method)
+    _out.print(f"flashed {bf.name} to {b.name}: {rep.summary()}")
+
+
+def _load_run_inputs(bf, inputs: Path | None, runs: int, seed: int):
+    import numpy as np
+
+    from edgec.validate import load_inputs
+
+    if inputs is not None:
+        return load_inputs(inputs, [t["name"] for t in bf.meta["inputs"]], bf.input_shapes())
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(s).astype(np.float32) for s in bf.input_shapes()] for _ in range(runs)]
+
+
+@main.command()
+@_build_arg
+@_port_opt
+@click.option("--inputs", type=click.Path(path_type=Path), help=".npy/.npz inputs (optional leading runs axis); default: random.")
+@click.option("--runs", default=1, show_default=True, help="Random inputs to run when --inputs is not given.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--save", type=click.Path(path_type=Path), help="Write the board's outputs to this .npz.")
+@_json_opt
+def run(build, port, inputs, runs, seed, save, json_out):
+    """Run BUILD's model on the board at PORT; compare with the host build of
+    the same C (must be bit-identical) and with onnxruntime (error printed)."""
+    import numpy as np
+    from rich.table import Table
+
+    from edgec.device.link import Link
+    from edgec.device.session import BuildFolder, check_board_model, run_on_board
+    from edgec.errors import ValidationError
+    from edgec.report import dump_json
+
+    bf = BuildFolder.open(build)
+    batches = _load_run_inputs(bf, inputs, runs, seed)
+    host = bf.host_model()
+    ref = _reference_session(bf)
+    rows, saved = [], []
+    with Link(port) as link:
+        info = check_board_model(link, bf)
+        for k, batch in enumerate(batches):
+            r = run_on_board(link, bf, batch, info)
+            h = host.run(batch)
+            diff_bytes = sum(int(np.count_nonzero(a.view(np.uint8) != b.view(np.uint8))) for a, b in zip(r.outputs, h))
+            ref_err = None
+            if ref is not None:
+                want = ref(batch)
+                ref_err = max(float(np.abs(a.astype(np.float64) - w).max()) for a, w in zip(r.outputs, want))
+            rows.append({"run": k, "counter": r.counter, "unit": r.counter_unit, "bytes_differing_from_host": diff_bytes,
+                         "max_abs_error_vs_onnxruntime": ref_err})
+            saved.append(r.outputs)
+    host.close()
+    table = Table(title=f"{bf.name} on {info.get('board', '?')} ({port})", title_justify="left")
+    for col in ("run", info.get("counter", "counter"), "vs host build", "max abs err vs onnxruntime"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(str(row["run"]), f"{row['counter']:,}",
+                      "[green]bit-identical[/]" if row["bytes_differing_from_host"] == 0 else f"[red]{row['bytes_differing_from_host']} bytes differ[/]",
+                      "-" if row["max_abs_error_vs_onnxruntime"] is None else f"{row['max_abs_error_vs_onnxruntime']:.3e}")
+    _out.print(table)
+    if save:
+        np.savez(save, **{f"{t['name']}": np.stack([o[i] for o in saved]) for i, t in enumerate(bf.meta["outputs"])})
+    if json_out:
+        dump_json({"model": bf.name, "board": info.get("board"), "runs": rows}, json_out, _out)
+    bad = [r for r in rows if r["bytes_differing_from_host"]]
+    if bad:
+        raise ValidationError(f"the board's output differs from the host build of the same C in {len(bad)} of {len(rows)} runs")
+
+
+def _reference_session(bf):
+    """onnxruntime on the source model, when the build folder's model file is still there."""
+    src = bf.meta.get("source_model")
+    if not src or not Path(src).exists() or not src.endswith(".onnx"):
+        return None
+    import numpy as np
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    in_names = [t["name"] for t in bf.meta["inputs"]]
+
+    def run_ref(batch):
+        feed = dict(zip(in_names, batch))
+        return [np.asarray(o, np.float32) for o in sess.run(None, {n: feed[n] for n in names})]
+
+    return run_ref
+
+
+@main.command()
+@_build_arg
+@_port_opt
+@click.option("--runs", default=5, show_default=True, help="Inferences; per-layer figures are medians.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--png", type=click.Path(path_type=Path), help="Bar chart of the per-layer counts (default: BUILD/profile.png).")
+@_json_opt
+def profile(build, port, runs, seed, png, json_out):
+    """Per-layer profile of BUILD's model on the board at PORT: counter per
+    layer (cycles on real boards, emulated instructions on QEMU), share of the
+    inference, MACs per count. Writes a PNG bar chart and, with --json, JSON."""
+    from rich.table import Table
+
+    from edgec.device.link import Link
+    from edgec.device.profile import plot_profile, profile_on_board
+    from edgec.device.session import BuildFolder
+    from edgec.report import dump_json
+
+    bf = BuildFolder.open(build)
+    with Link(port) as link:
+        p = profile_on_board(link, bf, runs, seed)
+    unit = p.unit
+    table = Table(title=f"{p.model} on {p.board}: {p.total:,} {unit} per inference "
+                        f"({p.macs / max(p.total, 1):.3f} MACs per count, spread over {runs} runs: {p.total_spread})",
+                  title_justify="left")
+    for col in ("#", "layer", "op", "kernel", "MACs", unit, "share", "MACs/count"):
+        table.add_column(col, justify="left" if col in ("layer", "op", "kernel") else "right")
+    for L in p.layers:
+        table.add_row(str(L.index), L.name, L.op, L.kernel, f"{L.macs:,}", f"{L.count:,}",
+                      f"{100 * L.count / max(p.total, 1):.1f}%", "-" if not L.macs_per_count else f"{L.macs_per_count:.3f}")
+    _out.print(table)
+    out_png = plot_profile(p, png or (bf.path / "profile.png"))
+    _err.print(f"chart: {out_png}")
+    if json_out:
+        dump_json(p.to_json(), json_out, _out)
 
 
 @main.command()

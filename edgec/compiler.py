@@ -7,23 +7,28 @@ a failed compile leaves nothing half-written.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from edgec.build import BuildResult, compile_objects
 from edgec.codegen.c_model import generate, metadata
-from edgec.errors import BudgetError, InputFileError
+from edgec.errors import BudgetError, InputFileError, TargetError
 from edgec.frontend import load_onnx
 from edgec.ir import Graph
 from edgec.lower.kernels import KernelSet, Layer, build_layers
 from edgec.passes.memory_plan import MemoryPlan, plan_memory
 from edgec.passes.pipeline import run_pipeline
 from edgec.targets import Target, load_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgec.boards import Board
+    from edgec.build.firmware import FirmwareImage
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 
@@ -58,6 +63,8 @@ class CompileResult:
     build: BuildResult | None
     timings: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
+    board: "Board | None" = None
+    firmware: "FirmwareImage | None" = None
 
 
 def load_model(path: str | Path, input_shapes: dict | None = None) -> Graph:
@@ -69,7 +76,7 @@ def load_model(path: str | Path, input_shapes: dict | None = None) -> Graph:
 
 def compile_model(
     model: str | Path,
-    target: str | Target = "cortex-m7",
+    target: str | Target | None = "cortex-m7",
     *,
     input_shapes: dict | None = None,
     out_dir: str | Path | None = None,
@@ -77,7 +84,17 @@ def compile_model(
     flash_kb: float | None = None,
     ram_kb: float | None = None,
     progress: Progress | None = None,
+    board: "str | Board | None" = None,
+    harness: str = "edgec",
 ) -> CompileResult:
+    brd = _board(board)
+    if brd is not None:
+        target_name = target.name if isinstance(target, Target) else target
+        if target_name not in (None, brd.target):
+            raise TargetError(f"board {brd.name} has a {brd.target} CPU, not {target_name}; drop --target or pick another board")
+        target = brd.target
+        flash_kb = brd.flash_kb if flash_kb is None else flash_kb
+        ram_kb = brd.ram_kb if ram_kb is None else ram_kb
     tgt = target if isinstance(target, Target) else load_target(target)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -100,7 +117,7 @@ def compile_model(
         weight_bytes=sum(t.nbytes for t in graph.constants()),
         arena_bytes=plan.arena_size,
     )
-    result = CompileResult(graph, layers, ks, plan, tgt, files, totals, None, timings)
+    result = CompileResult(graph, layers, ks, plan, tgt, files, totals, None, timings, board=brd)
 
     work = Path(tempfile.mkdtemp(prefix="edgec-"))
     try:
@@ -115,14 +132,37 @@ def compile_model(
             timings["build_s"] = time.perf_counter() - t2
             _fill_sizes(result)
             check_budget(result, flash_kb, ram_kb)
-        files["metadata.json"] = metadata(graph, layers, plan, tgt.name, {"totals": _totals_json(result)})
+        extra = {"source_model": str(model), "board": brd.name if brd else None, "totals": _totals_json(result)}
+        files["metadata.json"] = metadata(graph, layers, plan, tgt.name, extra)
         (src / "metadata.json").write_text(files["metadata.json"])
+        if brd is not None and build:
+            from edgec.build.firmware import build_firmware
+
+            t3 = time.perf_counter()
+            say(f"linking firmware for {brd.name}", 0, 1)
+            result.firmware = build_firmware(result, brd, work / "fw", "mlperf" if harness == "mlperf-tiny" else harness)
+            for f in ("firmware.elf", "firmware.bin", "firmware.map", "boot_stub.bin"):
+                if (work / "fw" / f).exists():
+                    shutil.copy2(work / "fw" / f, src / f)
+            summary = result.firmware.summary()
+            for k in ("elf", "bin", "map_file", "boot_stub"):  # the published folder has them side by side
+                summary[k] = Path(summary[k]).name if summary[k] else None
+            (src / "firmware.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+            timings["firmware_s"] = time.perf_counter() - t3
         if out_dir is not None:
             result.out_dir = _publish(src, Path(out_dir))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     timings["total_s"] = time.perf_counter() - t0
     return result
+
+
+def _board(board: "str | Board | None") -> "Board | None":
+    if board is None or not isinstance(board, str):
+        return board
+    from edgec.boards import load_board
+
+    return load_board(board)
 
 
 def _fill_sizes(r: CompileResult) -> None:

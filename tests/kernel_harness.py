@@ -366,11 +366,11 @@ _OPTIONS = {
 class TfliteModel:
     """The first subgraph of a .tflite file, read with the `tflite` flatbuffer package."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | None = None, *, data: bytes | None = None):
         import tflite
 
-        self.path = Path(path)
-        self.buf = self.path.read_bytes()
+        self.path = Path(path) if path is not None else None
+        self.buf = self.path.read_bytes() if data is None else bytes(data)
         self.model = tflite.Model.GetRootAsModel(self.buf, 0)
         sg = self.model.Subgraphs(0)
         op_names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
@@ -401,6 +401,10 @@ class TfliteModel:
                                      [int(v) for v in op.OutputsAsNumpy()], opts))
         self.inputs = [int(v) for v in sg.InputsAsNumpy()]
         self.outputs = [int(v) for v in sg.OutputsAsNumpy()]
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "TfliteModel":
+        return cls(data=data)
 
 
 _PADDING = {0: "SAME", 1: "VALID"}
@@ -567,3 +571,259 @@ def run_model(lib: KernelLib, model: TfliteModel, x: np.ndarray) -> np.ndarray:
         ins = [values[i] for i in layer.inputs if i >= 0 and model.tensors[i].data is None]
         values[layer.outputs[0]] = run_layer(lib, model, layer, ins)
     return values[model.outputs[0]]
+
+
+# --- tiny single-operator .tflite models (for ops the MLPerf models do not use) ----------------
+
+
+@dataclass
+class TensorSpec:
+    shape: tuple[int, ...]
+    scale: float | list[float] = 1.0
+    zero_point: int | list[int] = 0
+    data: np.ndarray | None = None  # constant data (int8 weights, int32 bias/paddings)
+    dtype: str = "int8"
+    quantized_dimension: int = 0
+
+
+@dataclass
+class SingleOpCase:
+    name: str
+    model_bytes: bytes
+    inputs: list[np.ndarray]
+
+
+_TFL_TYPES = {"int8": 9, "int32": 2}
+
+
+def build_single_op_model(op: str, tensors: list[TensorSpec], op_inputs: list[int], op_outputs: list[int],
+                          options: tuple[str, dict] | None = None) -> bytes:
+    """A one-operator TFLite flatbuffer, written with the `tflite` package's builders.
+
+    Graph inputs are the operator's non-constant inputs, the graph output its output.
+    options: (options table name, {field: value}), e.g. ("Conv2DOptions", {"StrideW": 2}).
+    """
+    import flatbuffers
+    import tflite
+
+    b = flatbuffers.Builder(1024)
+
+    def vec(start, items, prepend):
+        start(b, len(items))
+        for v in reversed(items):
+            prepend(v)
+        return b.EndVector()
+
+    # buffers: 0 is the empty sentinel
+    buf_offsets = []
+    tensor_buffers = []
+    for t in tensors:
+        if t.data is None:
+            tensor_buffers.append(0)
+            continue
+        raw = np.ascontiguousarray(t.data, dtype=np.dtype(t.dtype)).tobytes()
+        data_vec = b.CreateNumpyVector(np.frombuffer(raw, dtype=np.uint8))
+        tflite.BufferStart(b)
+        tflite.BufferAddData(b, data_vec)
+        buf_offsets.append(tflite.BufferEnd(b))
+        tensor_buffers.append(len(buf_offsets))
+    tflite.BufferStart(b)
+    empty = tflite.BufferEnd(b)
+    buffers = vec(tflite.ModelStartBuffersVector, [empty] + buf_offsets, b.PrependUOffsetTRelative)
+
+    tensor_offsets = []
+    for i, t in enumerate(tensors):
+        name = b.CreateString(f"t{i}")
+        shape = b.CreateNumpyVector(np.asarray(t.shape, dtype=np.int32))
+        scales = np.atleast_1d(np.asarray(t.scale, dtype=np.float32))
+        zps = np.atleast_1d(np.asarray(t.zero_point, dtype=np.int64))
+        if zps.size == 1 and scales.size > 1:
+            zps = np.repeat(zps, scales.size)
+        sv = b.CreateNumpyVector(scales)
+        zv = b.CreateNumpyVector(zps)
+        tflite.QuantizationParametersStart(b)
+        tflite.QuantizationParametersAddScale(b, sv)
+        tflite.QuantizationParametersAddZeroPoint(b, zv)
+        tflite.QuantizationParametersAddQuantizedDimension(b, t.quantized_dimension)
+        q = tflite.QuantizationParametersEnd(b)
+        tflite.TensorStart(b)
+        tflite.TensorAddShape(b, shape)
+        tflite.TensorAddType(b, _TFL_TYPES[t.dtype])
+        tflite.TensorAddBuffer(b, tensor_buffers[i])
+        tflite.TensorAddName(b, name)
+        if t.dtype == "int8" or t.data is not None and t.dtype == "int32" and np.any(scales != 1.0):
+            tflite.TensorAddQuantization(b, q)
+        tensor_offsets.append(tflite.TensorEnd(b))
+
+    opts_type, opts = 0, None
+    if options is not None:
+        table, fields = options
+        getattr(tflite, f"{table}Start")(b)
+        for k, v in fields.items():
+            getattr(tflite, f"{table}Add{k}")(b, v)
+        opts = getattr(tflite, f"{table}End")(b)
+        opts_type = getattr(tflite.BuiltinOptions, table)
+
+    ins = b.CreateNumpyVector(np.asarray(op_inputs, dtype=np.int32))
+    outs = b.CreateNumpyVector(np.asarray(op_outputs, dtype=np.int32))
+    tflite.OperatorStart(b)
+    tflite.OperatorAddOpcodeIndex(b, 0)
+    tflite.OperatorAddInputs(b, ins)
+    tflite.OperatorAddOutputs(b, outs)
+    if opts is not None:
+        tflite.OperatorAddBuiltinOptionsType(b, opts_type)
+        tflite.OperatorAddBuiltinOptions(b, opts)
+    operator = tflite.OperatorEnd(b)
+
+    graph_inputs = [i for i in op_inputs if i >= 0 and tensors[i].data is None]
+    tv = vec(tflite.SubGraphStartTensorsVector, tensor_offsets, b.PrependUOffsetTRelative)
+    gi = b.CreateNumpyVector(np.asarray(graph_inputs, dtype=np.int32))
+    go = b.CreateNumpyVector(np.asarray(op_outputs, dtype=np.int32))
+    ov = vec(tflite.SubGraphStartOperatorsVector, [operator], b.PrependUOffsetTRelative)
+    sg_name = b.CreateString("main")
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tv)
+    tflite.SubGraphAddInputs(b, gi)
+    tflite.SubGraphAddOutputs(b, go)
+    tflite.SubGraphAddOperators(b, ov)
+    tflite.SubGraphAddName(b, sg_name)
+    subgraph = tflite.SubGraphEnd(b)
+
+    code = getattr(tflite.BuiltinOperator, op)
+    tflite.OperatorCodeStart(b)
+    tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+    tflite.OperatorCodeAddBuiltinCode(b, code)
+    tflite.OperatorCodeAddVersion(b, 1)
+    opcode = tflite.OperatorCodeEnd(b)
+
+    codes = vec(tflite.ModelStartOperatorCodesVector, [opcode], b.PrependUOffsetTRelative)
+    subgraphs = vec(tflite.ModelStartSubgraphsVector, [subgraph], b.PrependUOffsetTRelative)
+    desc = b.CreateString("edgec single-op test model")
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddOperatorCodes(b, codes)
+    tflite.ModelAddSubgraphs(b, subgraphs)
+    tflite.ModelAddDescription(b, desc)
+    tflite.ModelAddBuffers(b, buffers)
+    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def run_tflm_bytes(model_bytes: bytes, inputs: list[np.ndarray]) -> np.ndarray:
+    """Run a model held in memory with the TFLite Micro interpreter; its first output."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(model_bytes, arena_size=1 << 20)
+    for i, x in enumerate(inputs):
+        it.set_input(x, i)
+    it.invoke()
+    return np.array(it.get_output(0))
+
+
+def _scale(rng, lo=-9.0, hi=-2.0) -> float:
+    return float(np.float32(2.0 ** rng.uniform(lo, hi)))
+
+
+def _i8r(rng, shape) -> np.ndarray:
+    return rng.integers(-128, 128, size=shape).astype(np.int8)
+
+
+def random_single_op_cases(rng: np.random.Generator) -> list[SingleOpCase]:
+    """One randomized tiny model per op/feature: activations, broadcasting, pooling
+    with padding, PAD/PADV2, CONCATENATION, dilated/strided conv, depth multiplier > 1,
+    per-channel and per-tensor FULLY_CONNECTED."""
+    cases: list[SingleOpCase] = []
+
+    def add(name, op, tensors, ins, outs, options=None):
+        data = build_single_op_model(op, tensors, ins, outs, options)
+        xs = [_i8r(rng, tensors[i].shape) for i in ins if i >= 0 and tensors[i].data is None]
+        cases.append(SingleOpCase(name, data, xs))
+
+    s_in, z_in = _scale(rng, -7, 0), int(rng.integers(-128, 128))
+    add("logistic", "LOGISTIC", [TensorSpec((1, 256), s_in, z_in), TensorSpec((1, 256), 1 / 256, -128)], [0], [1])
+    add("tanh", "TANH", [TensorSpec((1, 256), s_in, z_in), TensorSpec((1, 256), 1 / 128, 0)], [0], [1])
+    add("softmax_beta", "SOFTMAX", [TensorSpec((3, 37), _scale(rng, -6, -1), int(rng.integers(-128, 128))),
+                                    TensorSpec((3, 37), 1 / 256, -128)], [0], [1],
+        ("SoftmaxOptions", {"Beta": float(rng.choice([0.5, 1.0, 2.0]))}))
+
+    shape = (1, 5, 4, 3)
+    for op in ("ADD", "MUL"):
+        act = int(rng.integers(0, 4))
+        qs = [(_scale(rng), int(rng.integers(-128, 128))) for _ in range(3)]
+        add(f"{op.lower()}_elementwise", op, [TensorSpec(shape, *qs[0]), TensorSpec(shape, *qs[1]),
+                                              TensorSpec(shape, *qs[2])], [0, 1], [2],
+            (f"{op.capitalize()}Options", {"FusedActivationFunction": act}))
+        add(f"{op.lower()}_scalar", op, [TensorSpec(shape, *qs[0]), TensorSpec((1,), *qs[1]),
+                                         TensorSpec(shape, *qs[2])], [0, 1], [2],
+            (f"{op.capitalize()}Options", {"FusedActivationFunction": act}))
+
+    for op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        q = (_scale(rng), int(rng.integers(-128, 128)))
+        fh, fw, sh, sw = (int(v) for v in rng.integers(1, 4, size=4))
+        h, w = 7, 6
+        pad = int(rng.integers(0, 2))
+        oh = Q_out(h, fh, sh, pad)
+        ow = Q_out(w, fw, sw, pad)
+        add(op.lower(), op, [TensorSpec((1, h, w, 5), *q), TensorSpec((1, oh, ow, 5), *q)], [0], [1],
+            ("Pool2DOptions", {"Padding": pad, "StrideW": sw, "StrideH": sh, "FilterWidth": fw, "FilterHeight": fh,
+                               "FusedActivationFunction": int(rng.choice([0, 1, 3]))}))
+
+    q = (_scale(rng), int(rng.integers(-128, 128)))
+    pads = rng.integers(0, 3, size=(4, 2)).astype(np.int32)
+    out_shape = tuple(int(d + a + b) for d, (a, b) in zip((1, 3, 4, 2), pads))
+    add("pad", "PAD", [TensorSpec((1, 3, 4, 2), *q), TensorSpec((4, 2), data=pads, dtype="int32"),
+                       TensorSpec(out_shape, *q)], [0, 1], [2])
+    value = np.array([int(rng.integers(-128, 128))], dtype=np.int8)
+    add("padv2", "PADV2", [TensorSpec((1, 3, 4, 2), *q), TensorSpec((4, 2), data=pads, dtype="int32"),
+                           TensorSpec((1,), *q, data=value), TensorSpec(out_shape, *q)], [0, 1, 2], [3])
+    axis = int(rng.integers(0, 4))
+    a_shape, b_shape = [1, 3, 4, 2], [1, 3, 4, 2]
+    b_shape[axis] += 2
+    o_shape = list(a_shape)
+    o_shape[axis] += b_shape[axis]
+    add("concat", "CONCATENATION", [TensorSpec(tuple(a_shape), *q), TensorSpec(tuple(b_shape), *q),
+                                    TensorSpec(tuple(o_shape), *q)], [0, 1], [2],
+        ("ConcatenationOptions", {"Axis": axis}))
+
+    # dilated, strided conv with per-channel weights
+    s_i, z_i, s_o, z_o = _scale(rng, -6, -3), int(rng.integers(-128, 128)), _scale(rng, -5, -2), int(rng.integers(-128, 128))
+    cin, cout = 3, 4
+    ws = [float(np.float32(v)) for v in 2.0 ** rng.uniform(-8, -5, size=cout)]
+    wdat = _i8r(rng, (cout, 3, 3, cin))
+    bdat = rng.integers(-3000, 3000, size=cout).astype(np.int32)
+    oh = Q_out(9, 3, 2, 0, 2)
+    ow = Q_out(8, 3, 2, 0, 2)
+    add("conv_dilated", "CONV_2D", [TensorSpec((1, 9, 8, cin), s_i, z_i), TensorSpec((cout, 3, 3, cin), ws, 0, wdat),
+                                    TensorSpec((cout,), [s_i * v for v in ws], 0, bdat, "int32"),
+                                    TensorSpec((1, oh, ow, cout), s_o, z_o)], [0, 1, 2], [3],
+        ("Conv2DOptions", {"Padding": 0, "StrideW": 2, "StrideH": 2, "DilationWFactor": 2, "DilationHFactor": 2,
+                           "FusedActivationFunction": 3}))
+    # depthwise with depth multiplier 2
+    dm, cin = 2, 3
+    cout = cin * dm
+    ws = [float(np.float32(v)) for v in 2.0 ** rng.uniform(-8, -5, size=cout)]
+    wdat = _i8r(rng, (1, 3, 3, cout))
+    bdat = rng.integers(-3000, 3000, size=cout).astype(np.int32)
+    add("depthwise_dm2", "DEPTHWISE_CONV_2D",
+        [TensorSpec((1, 6, 7, cin), s_i, z_i), TensorSpec((1, 3, 3, cout), ws, 0, wdat, quantized_dimension=3),
+         TensorSpec((cout,), [s_i * v for v in ws], 0, bdat, "int32"), TensorSpec((1, 6, 7, cout), s_o, z_o)],
+        [0, 1, 2], [3], ("DepthwiseConv2DOptions", {"Padding": 0, "StrideW": 1, "StrideH": 1, "DepthMultiplier": dm,
+                                                    "DilationWFactor": 1, "DilationHFactor": 1,
+                                                    "FusedActivationFunction": 1}))
+    # fully connected, per-tensor and per-channel
+    k, n = 19, 6
+    for per_channel in (False, True):
+        ws = [float(np.float32(v)) for v in 2.0 ** rng.uniform(-8, -5, size=n if per_channel else 1)]
+        wdat = _i8r(rng, (n, k))
+        bs = [s_i * v for v in ws] if per_channel else s_i * ws[0]
+        bdat = rng.integers(-3000, 3000, size=n).astype(np.int32)
+        add(f"fc_{'per_channel' if per_channel else 'per_tensor'}", "FULLY_CONNECTED",
+            [TensorSpec((2, k), s_i, z_i), TensorSpec((n, k), ws if per_channel else ws[0], 0, wdat),
+             TensorSpec((n,), bs, 0, bdat, "int32"), TensorSpec((2, n), s_o, z_o)], [0, 1, 2], [3],
+            ("FullyConnectedOptions", {"FusedActivationFunction": 0}))
+    return cases
+
+
+def Q_out(size: int, k: int, stride: int, padding: int, dilation: int = 1) -> int:
+    """Output size for TFLite padding enum (0 = SAME, 1 = VALID)."""
+    return qmath.compute_padding("SAME" if padding == 0 else "VALID", size, k, stride, dilation)[0]

@@ -4,7 +4,6 @@ compare with the host build of the same C (bit for bit) and the reference."""
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 from edgec.device.link import Link
 from edgec.errors import EdgecError, InputFileError
 
-MODEL_FILES = ("model.c", "model_kernels.c", "model.h")
+from edgec.build.firmware import MODEL_FILES
 
 
 class WrongModelError(EdgecError):
@@ -38,7 +37,19 @@ class BuildFolder:
         return self.meta["model"]
 
     def model_hash(self) -> str:
+        from edgec.build.firmware import model_hash
+
         return model_hash({f: (self.path / f).read_text() for f in MODEL_FILES})
+
+    @property
+    def board(self) -> str | None:
+        return self.meta.get("board")
+
+    def firmware(self) -> tuple[bytes, dict[str, Any]]:
+        fw = self.path / "firmware.bin"
+        if not fw.exists():
+            raise InputFileError(f"{self.path} has no firmware: compile with --board, e.g. `edgec compile model.onnx --board qemu-m7 -o {self.path}`")
+        return fw.read_bytes(), json.loads((self.path / "firmware.json").read_text())
 
     def input_shapes(self) -> list[tuple[int, ...]]:
         return [tuple(t["shape"]) for t in self.meta["inputs"]]
@@ -51,14 +62,6 @@ class BuildFolder:
 
         files = {f.name: f.read_text() for f in self.path.iterdir() if f.suffix in (".c", ".h") and f.name.startswith("model")}
         return HostModel(files, self.name, self.input_shapes(), self.output_shapes())
-
-
-def model_hash(files: dict[str, str]) -> str:
-    """CRC32 (hex) of model.c + model_kernels.c + model.h, as the firmware's INFO reports it."""
-    crc = 0
-    for f in MODEL_FILES:
-        crc = zlib.crc32(files[f].encode(), crc)
-    return f"{crc:08x}"
 
 
 def check_board_model(link: Link, build: BuildFolder) -> dict[str, Any]:

@@ -286,6 +286,10 @@ def _extract(buf: bytes) -> _TModel:
                     zp = np.zeros(scale.shape, np.int64)
                 if zp.size != scale.size:
                     raise ModelError(f"tensor '{name}': {scale.size} scales but {zp.size} zero points")
+                if not np.all(np.isfinite(scale)) or np.any(scale < 0):
+                    raise ModelError(f"tensor '{name}': invalid quantization scale(s) {scale[:4].tolist()}")
+                if np.any(np.abs(zp) > (1 << 31)):
+                    raise ModelError(f"tensor '{name}': zero point out of the int32 range")
                 quant = QuantParams(scale, zp.astype(np.int32), int(qp.QuantizedDimension()))
         data = None
         bidx = int(tt.Buffer())
@@ -396,6 +400,8 @@ def _per_tensor(t: _TTensor, what: str) -> tuple[float, int]:
         raise _Unsupported(f"{what} '{t.name}' is not quantized")
     if t.quant.scale.size != 1:
         raise _Unsupported(f"{what} '{t.name}' is quantized per channel (per-tensor expected)")
+    if not t.quant.scale[0] > 0:
+        raise _Unsupported(f"{what} '{t.name}' has scale {t.quant.scale[0]} (positive expected)")
     return float(t.quant.scale[0]), int(t.quant.zero_point[0])
 
 
@@ -835,6 +841,9 @@ def _to_graph(model: _TModel, stem: str) -> Graph:
             c = conv(ctx, op)
         except _Unsupported as e:
             refuse(str(e))
+            continue
+        except (ValueError, ArithmeticError, IndexError) as e:  # odd parameters a malformed file can carry
+            refuse(f"cannot import its parameters ({type(e).__name__}: {e})")
             continue
         opdef = lookup(c.op, DOMAIN)
         if opdef is None:  # pragma: no cover - converter and op table out of sync

@@ -16,7 +16,8 @@
 /* Output channels [c, c_end) of one output pixel, depth multiplier 1, taps
  * [ky0, ky1) x [kx0, kx1). in_px points at the input pixel of tap (0, 0)
  * (possibly outside the image: only valid taps are dereferenced). */
-static void edgec_dw_pixel_dm1(const edgec_dw_conv_params *params, const edgec_quant_params *quant, int32_t channels,
+/* Kept out of line: inlined into the pixel loop it needs > 256 bytes of stack. */
+static EDGEC_NOINLINE void edgec_dw_pixel_dm1(const edgec_dw_conv_params *params, const edgec_quant_params *quant, int32_t channels,
                                int32_t in_row_stride, const int8_t *in_px, const int8_t *filter, int32_t kw,
                                int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, const int32_t *bias, int8_t *out)
 {
@@ -73,7 +74,7 @@ static void edgec_dw_pixel_dm1(const edgec_dw_conv_params *params, const edgec_q
 }
 
 /* 3x3, depth multiplier 1, dilation 1, all nine taps inside the image. */
-static void edgec_dw_pixel_3x3_inner(const edgec_dw_conv_params *params, const edgec_quant_params *quant,
+static EDGEC_NOINLINE void edgec_dw_pixel_3x3_inner(const edgec_dw_conv_params *params, const edgec_quant_params *quant,
                                      int32_t channels, int32_t in_row_stride, const int8_t *in_px,
                                      const int8_t *filter, const int32_t *bias, int8_t *out)
 {

@@ -30,8 +30,10 @@
 
 #if defined(__GNUC__)
 #define EDGEC_FORCE_INLINE static inline __attribute__((always_inline))
+#define EDGEC_NOINLINE __attribute__((noinline))
 #else
 #define EDGEC_FORCE_INLINE static inline
+#define EDGEC_NOINLINE
 #endif
 
 #define EDGEC_MAX(a, b) ((a) > (b) ? (a) : (b))
