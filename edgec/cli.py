@@ -14,7 +14,7 @@ from edgec import __version__
 from edgec.errors import EdgecError
 
 # Reports are wide tables: do not squeeze them to 80 columns when piped.
-_err = Console(stderr=True)
+_err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 _out = Console(width=None if sys.stdout.isatty() else 160)
 
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -151,6 +151,12 @@ def compile_model(
             timings["firmware_s"] = time.perf_counter() - t3
         if out_dir is not None:
             result.out_dir = _publish(src, Path(out_dir))
+            if result.firmware is not None:  # point at the published copies (the work folder goes away)
+                fw = result.firmware
+                result.firmware = replace(
+                    fw, elf=result.out_dir / fw.elf.name, bin=result.out_dir / fw.bin.name,
+                    map_file=result.out_dir / fw.map_file.name,
+                    boot_stub=(result.out_dir / fw.boot_stub.name) if fw.boot_stub else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     timings["total_s"] = time.perf_counter() - t0

@@ -250,6 +250,7 @@ def build_tflite(tensors: list[dict], ops: list[dict], inputs: list[int], output
         if op.get("options"):
             oname, fields = op["options"]
             m = _fb(oname)
+            fields = {f: (vec_i32(v) if isinstance(v, (list, tuple)) else v) for f, v in fields.items()}
             getattr(m, f"{oname}Start")(b)
             for f, v in fields.items():
                 getattr(m, f"{oname}Add{f}")(b, v)
@@ -375,6 +376,16 @@ def test_conv2d_vs_tflm(tmp_path, stride, dilation, padding, act_fn):
         _check_single(tmp_path, tensors, ops, [0], [3], [_i8(x_shape)], name=f"conv_{stride}_{dilation}_{padding}")
 
 
+def test_grouped_conv2d_vs_tflm(tmp_path):
+    # CONV_2D with filter depth 3 on 6 input channels: 2 groups (TFLM supports it)
+    w = _i8((4, 3, 3, 3))
+    wscale = RNG.uniform(0.002, 0.02, 4).astype(np.float32)
+    tensors = [act("x", (1, 6, 6, 6), 0.05, 1), const("w", w, wscale, 0, axis=0),
+               const("b", RNG.integers(-100, 100, 4).astype(np.int32), wscale * np.float32(0.05), 0), act("y", (1, 6, 6, 4), 0.05, 0)]
+    ops = [dict(op="CONV_2D", inputs=[0, 1, 2], outputs=[3], options=("Conv2DOptions", dict(Padding=0, StrideH=1, StrideW=1)))]
+    _check_single(tmp_path, tensors, ops, [0], [3], [_i8((1, 6, 6, 6))], name="grouped")
+
+
 @pytest.mark.parametrize("dm,stride,padding", [(2, 2, 0), (1, 1, 0), (3, 1, 1)])
 def test_depthwise_vs_tflm(tmp_path, dm, stride, padding):
     x_shape = (1, 9, 8, 4)
@@ -484,6 +495,31 @@ def test_concat_pad_slice_reshape_vs_tflm(tmp_path):
     assert g.nodes[0].attrs["axis"] == 3 and g.nodes[1].attrs["pad_value"] == -1
 
 
+def test_reshape_options_and_constant_folding_vs_tflm(tmp_path):
+    c = _i8((2, 3))
+    tensors = [act("x", (1, 6), 0.1, 2), dict(const("c", c, 0.2, -3)), act("cr", (1, 6), 0.2, -3), act("y", (1, 6), 0.15, 0)]
+    ops = [dict(op="RESHAPE", inputs=[1], outputs=[2], options=("ReshapeOptions", dict(NewShape=[1, -1]))),
+           dict(op="ADD", inputs=[0, 2], outputs=[3], options=("AddOptions", dict()))]
+    g = _check_single(tmp_path, tensors, ops, [0], [3], [_i8((1, 6))], name="fold")
+    assert [n.op for n in g.nodes] == ["Add"]  # RESHAPE of a constant is folded into flash data
+    assert g.tensors["cr"].is_const and g.tensors["cr"].shape == (1, 6) and g.tensors["cr"].quant is not None
+
+
+def test_inconsistent_attributes_are_refused(tmp_path):
+    tensors = [act("x", (1, 5, 5, 4), 0.1, 0), const("w", _i8((1, 3, 3, 4)), 0.01, 0), act("y", (1, 5, 5, 4), 0.1, 0),
+               act("r", (1, 100), 0.1, 0)]
+    ops = [dict(op="DEPTHWISE_CONV_2D", inputs=[0, 1, -1], outputs=[2],
+                options=("DepthwiseConv2DOptions", dict(Padding=0, StrideH=1, StrideW=1, DepthMultiplier=2))),
+           dict(op="RESHAPE", inputs=[2], outputs=[3], options=("ReshapeOptions", dict(NewShape=[1, 50, 2])))]
+    p = tmp_path / "bad.tflite"
+    p.write_bytes(build_tflite(tensors, ops, [0], [3]))
+    with pytest.raises(UnsupportedOpsError) as e:
+        load_tflite(p)
+    reasons = {n: why for n, _, _, _, why in e.value.nodes}
+    assert "depth_multiplier 2 disagrees" in reasons["depthwise_conv_2d_0"]
+    assert "disagrees with the declared output shape" in reasons["reshape_1"]
+
+
 def test_quantize_dequantize_vs_tflm(tmp_path):
     tensors = [
         dict(name="f", shape=[2, 50], dtype="float32"),
@@ -540,7 +576,6 @@ def test_quantize_multiplier_and_activation_range():
     assert q.activation_range("RELU", 0.1, 3) == (3, 127)
     assert q.activation_range("RELU6", 0.05, -128) == (-128, -8)
     assert q.activation_range("RELU_N1_TO_1", 0.01, 0) == (-100, 100)
-    assert q.round_half_away(2.5) == 3 and q.round_half_away(-2.5) == -3 and q.round_half_away(0.49999999999999994) == 0
     # double rounding (TFLM's build): SaturatingRoundingDoublingHighMul rounds ties up, then
     # RoundingDivideByPOT rounds ties away from zero, so 5 * 0.25 = 1.25 gives 2 (2.5 -> 3 -> 2),
     # where a single rounding would give 1; -5 * 0.25 gives -1 (-2.5 -> -2 -> -1)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgec import qmath
 from edgec.errors import EdgecError, InputFileError, ModelError, UnsupportedOpsError
 from edgec.ir import Graph, Node, QuantParams, Tensor
 from edgec.ops import quantized as q
@@ -352,7 +353,7 @@ def _extract(buf: bytes) -> _TModel:
 # TFLite op -> edgec.q node
 # =============================================================================
 
-class _Unsupported(Exception):
+class _Unsupported(ValueError):
     """This operator cannot be imported; the message is the reason."""
 
 
@@ -423,19 +424,14 @@ def _activation(code: int, out: _TTensor) -> tuple[str, int, int]:
 def tflite_padding(padding: int, stride: int, dilation: int, in_size: int, k: int) -> tuple[int, int, int]:
     """(out, pad_before, pad_after) exactly as TFLite (ComputePaddingHeightWidth):
     total = max((out-1)*stride + (k-1)*dilation + 1 - in, 0), before = total // 2."""
-    eff = (k - 1) * dilation + 1
-    if stride <= 0 or dilation <= 0:
-        raise _Unsupported(f"stride {stride} / dilation {dilation} must be positive")
-    if padding == 0:  # SAME
-        out = (in_size + stride - 1) // stride
-    elif padding == 1:  # VALID
-        out = (in_size + stride - eff) // stride
-    else:
+    if stride <= 0 or dilation <= 0 or k <= 0:
+        raise _Unsupported(f"stride {stride} / dilation {dilation} / window {k} must be positive")
+    if padding not in (0, 1):
         raise _Unsupported(f"unknown padding {padding}")
+    out, before, after = qmath.compute_padding("SAME" if padding == 0 else "VALID", in_size, k, stride, dilation)
     if out <= 0:
         raise _Unsupported(f"window {k} (dilation {dilation}) is larger than the input ({in_size})")
-    total = max((out - 1) * stride + eff - in_size, 0)
-    return out, total // 2, total - total // 2
+    return out, before, after
 
 
 def _window_attrs(o, x: _TTensor, kh: int, kw: int, dilated: bool = True) -> dict:
@@ -505,10 +501,11 @@ def _depthwise(ctx: _Ctx, op: _TOp) -> _Conv:
     sx, zx = _per_tensor(x, "input")
     sy, zy = _per_tensor(y, "output")
     act, lo, hi = _activation(o.FusedActivationFunction(), y)
-    # TFLite derives the multiplier from the shapes; the stored one may be stale (0 in old files)
-    dm = w.shape[3] // x.shape[3] if x.shape[3] else 0
+    dm = int(o.DepthMultiplier())
     if dm <= 0 or dm * x.shape[3] != w.shape[3]:
-        raise _Unsupported(f"filter channels {w.shape[3]} are not a multiple of input channels {x.shape[3]}")
+        # TFLite Micro iterates input channels x depth_multiplier from the options:
+        # a value that disagrees with the shapes would silently compute garbage there
+        raise _Unsupported(f"depth_multiplier {dm} disagrees with {x.shape[3]} input / {w.shape[3]} filter channels")
     mult, shift = q.conv_requant(sx, w.quant.scale, sy, w.shape[3])
     a = _window_attrs(o, x, w.shape[1], w.shape[2])
     a.update(depth_multiplier=dm, input_zp=zx, output_zp=zy, out_mult=mult, out_shift=shift, act_min=lo, act_max=hi,
@@ -538,12 +535,10 @@ def _fully_connected(ctx: _Ctx, op: _TOp) -> _Conv:
             raise _Unsupported(f"weights '{w.name}' have {w.quant.scale.size} scales along axis {w.quant.axis}")
         if np.any(w.quant.zero_point != 0):
             raise _Unsupported("per-channel weights with non-zero zero points")
-        mult, shift = q.conv_requant(sx, w.quant.scale, sy, units)
         fzp = 0
     else:
-        m1, s1 = q.fc_requant_per_tensor(sx, float(w.quant.scale[0]), sy)
-        mult, shift = (m1,), (s1,)
         fzp = int(w.quant.zero_point[0])
+    mult, shift = q.fc_requant(sx, w.quant.scale, sy)
     a = dict(input_zp=zx, filter_zp=fzp, output_zp=zy, out_mult=tuple(mult), out_shift=tuple(shift), act_min=lo, act_max=hi,
              keep_num_dims=bool(o.KeepNumDims()), fused_activation=act)
     return _Conv("FullyConnected", [op.inputs[0], op.inputs[1], b.index if b else -1], a)
@@ -577,7 +572,7 @@ def _softmax(ctx: _Ctx, op: _TOp) -> _Conv:
         raise _Unsupported(f"int8 softmax output must have scale 1/256 and zero point -128 (has {sy}, {zy})")
     beta = float(np.float32(o.Beta()))
     try:
-        p = q.softmax_params(beta, sx)
+        p = q.softmax_attrs(beta, sx)
     except ValueError as e:
         raise _Unsupported(str(e)) from None
     return _Conv("Softmax", [op.inputs[0]], dict(beta=beta, **p))
@@ -587,8 +582,20 @@ def _reshape(ctx: _Ctx, op: _TOp) -> _Conv:
     x, y = ctx.inp(op, 0), ctx.out(op)
     if x.dtype is None:
         raise _Unsupported(f"tensor type {x.type_name}")
-    # the output's declared (static) shape is authoritative; the new-shape input or
-    # ReshapeOptions only repeat it (possibly with -1)
+    # Like TFLite Micro, the output's declared static shape is authoritative; the new
+    # shape (input 1, else ReshapeOptions) must agree with it once -1 is resolved.
+    s = ctx.inp(op, 1, False)
+    new = None
+    if s is not None and s.data is not None:
+        new = [int(v) for v in s.data.reshape(-1)]
+    elif op.options is not None and op.options_name == "ReshapeOptions" and op.options.NewShapeLength() > 0:
+        new = [int(v) for v in op.options.NewShapeAsNumpy()]
+    if new is not None and new.count(-1) <= 1 and all(d >= -1 for d in new):
+        known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+        if -1 in new and known > 0:
+            new[new.index(-1)] = int(np.prod(x.shape, dtype=np.int64)) // known
+        if tuple(new) != tuple(y.shape):
+            raise _Unsupported(f"new shape {tuple(new)} disagrees with the declared output shape {tuple(y.shape)}")
     return _Conv("Reshape", [op.inputs[0]], dict(shape=tuple(y.shape)))
 
 
@@ -599,13 +606,12 @@ def _add(ctx: _Ctx, op: _TOp) -> _Conv:
     s1, z1 = _per_tensor(a_, "input 1")
     s2, z2 = _per_tensor(b_, "input 2")
     so, zo = _per_tensor(y, "output")
-    act, lo, hi = _activation(o.FusedActivationFunction(), y)
+    act, _, _ = _activation(o.FusedActivationFunction(), y)
     try:
-        p = q.add_requant(s1, s2, so)
+        p = q.add_attrs(s1, z1, s2, z2, so, zo, act)
     except ValueError as e:
         raise _Unsupported(str(e)) from None
-    return _Conv("Add", [op.inputs[0], op.inputs[1]],
-                 dict(in1_zp=z1, in2_zp=z2, output_zp=zo, act_min=lo, act_max=hi, fused_activation=act, **p))
+    return _Conv("Add", [op.inputs[0], op.inputs[1]], dict(fused_activation=act, **p))
 
 
 def _mul(ctx: _Ctx, op: _TOp) -> _Conv:
@@ -615,10 +621,8 @@ def _mul(ctx: _Ctx, op: _TOp) -> _Conv:
     s1, z1 = _per_tensor(a_, "input 1")
     s2, z2 = _per_tensor(b_, "input 2")
     so, zo = _per_tensor(y, "output")
-    act, lo, hi = _activation(o.FusedActivationFunction(), y)
-    m, s = q.mul_requant(s1, s2, so)
-    return _Conv("Mul", [op.inputs[0], op.inputs[1]],
-                 dict(in1_zp=z1, in2_zp=z2, output_zp=zo, out_mult=m, out_shift=s, act_min=lo, act_max=hi, fused_activation=act))
+    act, _, _ = _activation(o.FusedActivationFunction(), y)
+    return _Conv("Mul", [op.inputs[0], op.inputs[1]], dict(fused_activation=act, **q.mul_attrs(s1, z1, s2, z2, so, zo, act)))
 
 
 def _concatenation(ctx: _Ctx, op: _TOp) -> _Conv:
@@ -728,7 +732,7 @@ def _sigmoid_like(kind: str, out_scale: float, out_zp: int) -> Callable[[_Ctx, _
         sy, zy = _per_tensor(y, "output")
         if zy != out_zp or np.float32(sy) != np.float32(out_scale):
             raise _Unsupported(f"int8 {kind.upper()} output must have scale {out_scale} and zero point {out_zp} (has {sy}, {zy})")
-        return _Conv(kind, [op.inputs[0]], dict(input_zp=zx, **q.sigmoid_tanh_params(sx)))
+        return _Conv(kind, [op.inputs[0]], q.sigmoid_tanh_attrs(sx, zx))
 
     return conv
 
@@ -876,6 +880,14 @@ def _to_graph(model: _TModel, stem: str) -> Graph:
                 break
         if bad:
             refuse(bad)
+            continue
+        if all(t is None or t.is_const for t in ins) and any(t is not None for t in ins):
+            # constant subgraph (rare: the TFLite converter folds these): fold into flash data
+            vals = opdef.reference(node, [t.data if t is not None else None for t in ins])
+            for o, v in zip(outs, vals):
+                t = model.tensors[o]
+                tensors[names[o]] = Tensor(names[o], tuple(v.shape), v.dtype.name, np.asarray(v), t.quant)
+            produced.update(outs)
             continue
         for o, (shape, dtype) in zip(outs, specs):
             tensors[names[o]] = make_tensor(model.tensors[o], shape, dtype)

@@ -19,29 +19,43 @@ static inline int32_t edgec_pack_s16x2(int32_t lo, int32_t hi)
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
+/* Two s16x2 words as one 64-bit unit (lo word first): one LDRD/STRD. */
+static inline int64_t edgec_pair64(int32_t lo, int32_t hi)
+{
+    return (int64_t)(((uint64_t)(uint32_t)hi << 32) | (uint32_t)lo);
+}
+
+static inline int32_t edgec_lo32(int64_t v)
+{
+    return (int32_t)(uint32_t)((uint64_t)v & 0xFFFFFFFFu);
+}
+
+static inline int32_t edgec_hi32(int64_t v)
+{
+    return (int32_t)(uint32_t)((uint64_t)v >> 32);
+}
+
 void edgec_nn_im2col_s8_to_s16x2(const int8_t *src, int32_t *cols, int32_t slot, int32_t len, int32_t offset)
 {
     const int32_t offset2 = edgec_dup_s16(offset);
-    int32_t *dst = cols + 2 * slot;
+    int64_t *dst = (int64_t *)(void *)cols + slot;
     int32_t n = len >> 2;
     while (n-- > 0) {
         int32_t lo, hi;
         edgec_s8x4_to_s16x2x2_offset(edgec_read_s8x4(src), offset2, &lo, &hi);
         src += 4;
-        dst[0] = lo;
-        dst[1] = hi;
-        dst += 4;
+        *dst = edgec_pair64(lo, hi);
+        dst += 2;
     }
     switch (len & 3) {
     case 1:
-        dst[0] = edgec_pack_s16x2(src[0] + offset, 0);
+        *dst = edgec_pair64(edgec_pack_s16x2(src[0] + offset, 0), 0);
         break;
     case 2:
-        dst[0] = edgec_pack_s16x2(src[0] + offset, src[1] + offset);
+        *dst = edgec_pair64(edgec_pack_s16x2(src[0] + offset, src[1] + offset), 0);
         break;
     case 3:
-        dst[0] = edgec_pack_s16x2(src[0] + offset, src[1] + offset);
-        dst[1] = edgec_pack_s16x2(src[2] + offset, 0);
+        *dst = edgec_pair64(edgec_pack_s16x2(src[0] + offset, src[1] + offset), edgec_pack_s16x2(src[2] + offset, 0));
         break;
     default:
         break;
@@ -49,16 +63,18 @@ void edgec_nn_im2col_s8_to_s16x2(const int8_t *src, int32_t *cols, int32_t slot,
 }
 
 /* The len % 4 leftover products of one weight row with one packed column tail. */
-static inline int32_t edgec_tail_dot(const int8_t *w, const int32_t *c, int32_t r, int32_t acc)
+static inline int32_t edgec_tail_dot(const int8_t *w, int64_t tail, int32_t r, int32_t acc)
 {
+    const int32_t c0 = edgec_lo32(tail);
+    const int32_t c1 = edgec_hi32(tail);
     if (r > 0) {
-        acc += (int32_t)w[0] * (int32_t)(int16_t)(c[0] & 0xFFFF);
+        acc += (int32_t)w[0] * (int32_t)(int16_t)(c0 & 0xFFFF);
     }
     if (r > 1) {
-        acc += (int32_t)w[1] * (c[0] >> 16);
+        acc += (int32_t)w[1] * (c0 >> 16);
     }
     if (r > 2) {
-        acc += (int32_t)w[2] * (int32_t)(int16_t)(c[1] & 0xFFFF);
+        acc += (int32_t)w[2] * (int32_t)(int16_t)(c1 & 0xFFFF);
     }
     return acc;
 }
@@ -72,13 +88,13 @@ void edgec_nn_mat_mult_kernel_s8_s16(const int8_t *weights, const int32_t *cols,
     const int32_t *shift = quant->shift;
     const int32_t groups = col_len >> 2;
     const int32_t rem = col_len & 3;
-    const int32_t *tail = cols + 4 * groups;
+    const int64_t *tail = (const int64_t *)(const void *)cols + 2 * groups;
     const int8_t *wa = weights;
     int32_t ch = 0;
 
     for (; ch + 1 < out_ch; ch += 2) {
         const int8_t *wb = wa + col_len;
-        const int32_t *c = cols;
+        const int64_t *c = (const int64_t *)(const void *)cols;
         int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
         if (bias != NULL) {
             a0 = a1 = bias[ch];
@@ -87,11 +103,13 @@ void edgec_nn_mat_mult_kernel_s8_s16(const int8_t *weights, const int32_t *cols,
         int32_t k = groups;
         while (k-- > 0) {
             int32_t w_lo, w_hi;
-            const int32_t x0 = c[0];
-            const int32_t x1 = c[1];
-            const int32_t y0 = c[2];
-            const int32_t y1 = c[3];
-            c += 4;
+            const int64_t xc = c[0];
+            const int64_t yc = c[1];
+            const int32_t x0 = edgec_lo32(xc);
+            const int32_t x1 = edgec_hi32(xc);
+            const int32_t y0 = edgec_lo32(yc);
+            const int32_t y1 = edgec_hi32(yc);
+            c += 2;
 
             edgec_s8x4_to_s16x2x2(edgec_read_s8x4(wa), &w_lo, &w_hi);
             wa += 4;
@@ -108,10 +126,10 @@ void edgec_nn_mat_mult_kernel_s8_s16(const int8_t *weights, const int32_t *cols,
             b1 = __smlad(w_hi, y1, b1);
         }
         if (rem) {
-            a0 = edgec_tail_dot(wa, tail, rem, a0);
-            a1 = edgec_tail_dot(wa, tail + 2, rem, a1);
-            b0 = edgec_tail_dot(wb, tail, rem, b0);
-            b1 = edgec_tail_dot(wb, tail + 2, rem, b1);
+            a0 = edgec_tail_dot(wa, tail[0], rem, a0);
+            a1 = edgec_tail_dot(wa, tail[1], rem, a1);
+            b0 = edgec_tail_dot(wb, tail[0], rem, b0);
+            b1 = edgec_tail_dot(wb, tail[1], rem, b1);
             wb += rem;
         }
         out0[ch] = edgec_requantize_clamp(a0, mult[0], shift[0], out_offset, act_min, act_max);
@@ -124,7 +142,7 @@ void edgec_nn_mat_mult_kernel_s8_s16(const int8_t *weights, const int32_t *cols,
     }
 
     if (ch < out_ch) {
-        const int32_t *c = cols;
+        const int64_t *c = (const int64_t *)(const void *)cols;
         int32_t a0 = 0, a1 = 0;
         if (bias != NULL) {
             a0 = a1 = bias[ch];
@@ -134,15 +152,15 @@ void edgec_nn_mat_mult_kernel_s8_s16(const int8_t *weights, const int32_t *cols,
             int32_t w_lo, w_hi;
             edgec_s8x4_to_s16x2x2(edgec_read_s8x4(wa), &w_lo, &w_hi);
             wa += 4;
-            a0 = __smlad(w_lo, c[0], a0);
-            a0 = __smlad(w_hi, c[1], a0);
-            a1 = __smlad(w_lo, c[2], a1);
-            a1 = __smlad(w_hi, c[3], a1);
-            c += 4;
+            a0 = __smlad(w_lo, edgec_lo32(c[0]), a0);
+            a0 = __smlad(w_hi, edgec_hi32(c[0]), a0);
+            a1 = __smlad(w_lo, edgec_lo32(c[1]), a1);
+            a1 = __smlad(w_hi, edgec_hi32(c[1]), a1);
+            c += 2;
         }
         if (rem) {
-            a0 = edgec_tail_dot(wa, tail, rem, a0);
-            a1 = edgec_tail_dot(wa, tail + 2, rem, a1);
+            a0 = edgec_tail_dot(wa, tail[0], rem, a0);
+            a1 = edgec_tail_dot(wa, tail[1], rem, a1);
         }
         out0[ch] = edgec_requantize_clamp(a0, mult[0], shift[0], out_offset, act_min, act_max);
         out1[ch] = edgec_requantize_clamp(a1, mult[0], shift[0], out_offset, act_min, act_max);
@@ -158,23 +176,23 @@ void edgec_nn_mat_mult_kernel_s8_s16_1col(const int8_t *weights, const int32_t *
     const int32_t *shift = quant->shift;
     const int32_t groups = col_len >> 2;
     const int32_t rem = col_len & 3;
-    const int32_t *tail = cols + 4 * groups;
+    const int64_t *tail = (const int64_t *)(const void *)cols + 2 * groups;
     const int8_t *w = weights;
 
     for (int32_t ch = 0; ch < out_ch; ch++) {
-        const int32_t *c = cols;
+        const int64_t *c = (const int64_t *)(const void *)cols;
         int32_t acc = bias != NULL ? bias[ch] : 0;
         int32_t k = groups;
         while (k-- > 0) {
             int32_t w_lo, w_hi;
             edgec_s8x4_to_s16x2x2(edgec_read_s8x4(w), &w_lo, &w_hi);
             w += 4;
-            acc = __smlad(w_lo, c[0], acc);
-            acc = __smlad(w_hi, c[1], acc);
-            c += 4;
+            acc = __smlad(w_lo, edgec_lo32(c[0]), acc);
+            acc = __smlad(w_hi, edgec_hi32(c[0]), acc);
+            c += 2;
         }
         if (rem) {
-            acc = edgec_tail_dot(w, tail, rem, acc);
+            acc = edgec_tail_dot(w, tail[0], rem, acc);
             w += rem;
         }
         out0[ch] = edgec_requantize_clamp(acc, *mult, *shift, out_offset, act_min, act_max);

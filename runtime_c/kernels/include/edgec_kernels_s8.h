@@ -140,7 +140,7 @@ typedef struct {
  * General int8 convolution (TFLM ConvPerChannel): NHWC input, filter
  * (out_ch, kh, kw, in_ch / groups), int32 bias[out_ch] or NULL, any stride,
  * padding and dilation; grouped convolution when filter_dims->c < input_dims->c.
- * buffer: edgec_convolve_s8_get_buffer_size() bytes, 4-byte aligned (im2col
+ * buffer: edgec_convolve_s8_get_buffer_size() bytes, 8-byte aligned (im2col
  * scratch of DSP builds; unused by the portable build).
  */
 int32_t edgec_convolve_s8_get_buffer_size(const edgec_dims *input_dims, const edgec_dims *filter_dims);
