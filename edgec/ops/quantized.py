@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from edgec import qmath
-from edgec.ir import Node, Tensor
+from edgec.ir import Tensor
 from edgec.ops.registry import OpDef, attr, broadcast_shape, register
 
 DOMAIN = "edgec.q"
