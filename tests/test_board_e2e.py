@@ -142,23 +142,25 @@ def test_fault_injection_never_returns_a_wrong_result(tmp_path, started):
     bf, _ = _flash_build(tmp_path / "f", board, inst.url)
     host = bf.host_model()
     rng = np.random.default_rng(1)
-    ok = failed = wrong = 0
-    with FaultProxy(inst.url, seed=7, drop=0.0003, flip=0.0003, dup=0.0002) as proxy:
-        for _ in range(12):
-            x = [rng.standard_normal(s).astype(np.float32) for s in bf.input_shapes()]
-            try:
-                with Link(proxy.url, timeout=0.5, attempts=6) as link:
-                    r = run_on_board(link, bf, x)
-            except (LinkError, WrongModelError) as e:
-                assert len(str(e).splitlines()) == 1
-                print("clear failure:", e)
-                failed += 1
-                continue
-            if all(a.tobytes() == b.tobytes() for a, b in zip(r.outputs, host.run(x))):
-                ok += 1
-            else:
-                wrong += 1
-        injected = proxy.injected
+    ok = failed = wrong = injected = 0
+    # a light rate (most runs survive by retrying) and a heavy one (many fail clearly)
+    for seed, rate, runs in ((7, 0.0003, 12), (8, 0.003, 6)):
+        with FaultProxy(inst.url, seed=seed, drop=rate, flip=rate, dup=rate * 2 / 3) as proxy:
+            for _ in range(runs):
+                x = [rng.standard_normal(s).astype(np.float32) for s in bf.input_shapes()]
+                try:
+                    with Link(proxy.url, timeout=0.5, attempts=6) as link:
+                        r = run_on_board(link, bf, x)
+                except (LinkError, WrongModelError) as e:
+                    assert len(str(e).splitlines()) == 1
+                    print("clear failure:", e)
+                    failed += 1
+                    continue
+                if all(a.tobytes() == b.tobytes() for a, b in zip(r.outputs, host.run(x))):
+                    ok += 1
+                else:
+                    wrong += 1
+            injected += proxy.injected
     host.close()
     print(f"fault injection: runs={ok + failed + wrong} ok={ok} failed-clearly={failed} wrong={wrong} faults injected={injected}")
     assert wrong == 0
