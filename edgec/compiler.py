@@ -70,8 +70,17 @@ class CompileResult:
 def load_model(path: str | Path, input_shapes: dict | None = None) -> Graph:
     path = Path(path)
     if path.suffix.lower() == ".tflite":
-        raise InputFileError(f"{path.name}: TFLite import is not available yet (int8 issue)")
+        from edgec.frontend.tflite_frontend import load_tflite
+
+        if input_shapes:
+            raise InputFileError("--input-shape applies to ONNX models; TFLite models have static shapes")
+        return load_tflite(path)
     return load_onnx(path, input_shapes)
+
+
+def _pipeline_for(graph: Graph) -> str:
+    """Integer graphs (edgec.q ops, TFLite semantics) skip the float passes."""
+    return "int8" if any(n.domain == "edgec.q" for n in graph.nodes) else "float"
 
 
 def compile_model(
@@ -102,13 +111,13 @@ def compile_model(
 
     say("loading model", 0, 1)
     graph = load_model(model, input_shapes)
-    graph = run_pipeline(graph, "float")
+    graph = run_pipeline(graph, _pipeline_for(graph))
     timings["frontend_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    layers, ks = build_layers(graph, f"edgec_{graph.name}", lambda i, n, what: say(f"kernel {what}", i, n))
+    layers, ks = build_layers(graph, f"edgec_{graph.name}", lambda i, n, what: say(f"kernel {what}", i, n), dsp=tgt.dsp)
     timings["lowering_s"] = time.perf_counter() - t1
-    plan = plan_memory(graph)
+    plan = plan_memory(graph, {L.index: L.scratch_bytes for L in layers if L.scratch_bytes})
     files = generate(graph, layers, ks, plan, tgt.name).files
 
     totals = Totals(
@@ -128,7 +137,7 @@ def compile_model(
         if build:
             t2 = time.perf_counter()
             say(f"building with {tgt.compiler}", 0, 1)
-            result.build = compile_objects([src / "model.c", src / "model_kernels.c"], tgt, work / "obj", [src])
+            result.build = compile_objects(sorted(src / f for f in files if f.endswith(".c")), tgt, work / "obj", [src])
             timings["build_s"] = time.perf_counter() - t2
             _fill_sizes(result)
             check_budget(result, flash_kb, ram_kb)
@@ -176,12 +185,11 @@ def _fill_sizes(r: CompileResult) -> None:
     assert b is not None
     r.totals.flash_bytes = b.sizes.flash
     r.totals.ram_bytes = b.sizes.ram
-    frames = {f.function: f for f in b.stack}
-    run = frames.get(f"edgec_{r.graph.name}_run")
-    kernel_frames = [f for f in b.stack if f.function in r.kernels.sources]
-    deepest = max(kernel_frames, key=lambda f: f.bytes, default=None)
-    r.totals.max_stack_bytes = (run.bytes if run else 0) + (deepest.bytes if deepest else 0)
-    r.totals.max_stack_function = deepest.function if deepest else None
+    # worst case over the call graph of the run function (gcc -fcallgraph-info=su):
+    # run's frame + the deepest kernel chain (e.g. conv -> GEMM); libc leaves count 0
+    total, chain, _unknown = b.callgraph.worst_stack(f"edgec_{r.graph.name}_run")
+    r.totals.max_stack_bytes = total
+    r.totals.max_stack_function = " -> ".join(chain[1:]) or None
 
 
 def budget(r: CompileResult, flash_kb: float | None, ram_kb: float | None) -> tuple[int, int]:

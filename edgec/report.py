@@ -29,7 +29,7 @@ def layer_rows(r: CompileResult) -> list[dict[str, Any]]:
             "weight_bytes": L.weight_bytes,
             "activation_bytes": L.activation_bytes,
             "kernel": L.kernel,
-            "kernel_source": {"tvm": "tvm", "alias": "none", "copy": "runtime_c"}[L.kind],
+            "kernel_source": {"tvm": "tvm", "alias": "none", "copy": "runtime_c", "runtime_c": "runtime_c"}[L.kind],
             "why": L.reason,
             "storage": b.kind,
             "arena_offset": b.offset if b.kind == "arena" else None,
@@ -86,7 +86,9 @@ def print_compile_report(r: CompileResult, console: Console) -> None:
     s.add_column(justify="right")
     s.add_row("MACs", f"{t.macs:,}")
     s.add_row("parameters", f"{t.params:,}")
-    s.add_row("kernels (distinct)", f"{len(r.kernels.sources)} for {sum(1 for L in r.layers if L.kind == 'tvm')} layers")
+    n_rc = sum(1 for L in r.layers if L.kind == "runtime_c")
+    s.add_row("kernels", f"{len(r.kernels.sources)} TVM-generated for {sum(1 for L in r.layers if L.kind == 'tvm')} layers"
+              + (f", runtime_c for {n_rc} layers" if n_rc else ""))
     s.add_row("arena (activations)", f"{t.arena_bytes:,} B")
     if r.build:
         sz = r.build.sizes

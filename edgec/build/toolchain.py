@@ -78,6 +78,52 @@ class BuildResult:
     cflags: list[str]  # the full flag list used (target cflags + extras, -fstack-usage, -I, -D)
     log: Path | None = field(default=None)  # out_dir/build.log: every command and its output
     warnings: list[str] = field(default_factory=list)  # compiler "warning:" lines, in source order
+    callgraph: "CallGraph" = field(default_factory=lambda: CallGraph())  # from -fcallgraph-info=su
+
+
+@dataclass
+class CallGraph:
+    """Functions' own frames and their calls, from gcc's -fcallgraph-info=su."""
+
+    frames: dict[str, int] = field(default_factory=dict)  # function -> own stack bytes
+    qualifiers: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, set[str]] = field(default_factory=dict)
+
+    def worst_stack(self, root: str) -> tuple[int, list[str], list[str]]:
+        """Deepest stack from `root`: (bytes, call chain, callees with unknown frames
+        such as libc's memcpy, counted as 0). Recursion raises BuildError."""
+        memo: dict[str, tuple[int, list[str]]] = {}
+        unknown: set[str] = set()
+        active: set[str] = set()
+
+        def depth(fn: str) -> tuple[int, list[str]]:
+            if fn in memo:
+                return memo[fn]
+            if fn in active:
+                raise BuildError(f"recursion through {fn}: the stack depth is unbounded")
+            if fn not in self.frames:
+                unknown.add(fn)
+                return 0, [fn]
+            active.add(fn)
+            best = (0, [])
+            for callee in sorted(self.calls.get(fn, ())):
+                best = max(best, depth(callee), key=lambda t: t[0])
+            active.discard(fn)
+            memo[fn] = (self.frames[fn] + best[0], [fn] + best[1])
+            return memo[fn]
+
+        total, chain = depth(root)
+        return total, chain, sorted(unknown)
+
+
+def parse_callgraph(text: str, into: CallGraph) -> CallGraph:
+    """Parse one .ci file (VCG) into `into`."""
+    for m in re.finditer(r'node: \{ title: "([^"]+)" label: "[^"]*?\\n[^"]*?\\n(\d+) bytes \(([^)]*)\)"', text):
+        into.frames[m.group(1)] = int(m.group(2))
+        into.qualifiers[m.group(1)] = m.group(3)
+    for m in re.finditer(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"', text):
+        into.calls.setdefault(m.group(1), set()).add(m.group(2))
+    return into
 
 
 # --- helpers -----------------------------------------------------------------
@@ -205,12 +251,13 @@ def compile_objects(
     exe = _require_compiler(target.compiler)
     version = toolchain_version(target.compiler)
 
-    cflags = [*target.cflags, *extra_cflags, "-fstack-usage", *_flag_args(include_dirs, defines)]
+    cflags = [*target.cflags, *extra_cflags, "-fstack-usage", "-fcallgraph-info=su", *_flag_args(include_dirs, defines)]
     objects = [out_dir / n for n in _object_names(srcs)]
     cmds = [[exe, *cflags, "-c", str(src), "-o", str(obj)] for src, obj in zip(srcs, objects)]
     for obj in objects:  # never report stale results of an earlier build
         obj.unlink(missing_ok=True)
         obj.with_suffix(".su").unlink(missing_ok=True)
+        obj.with_suffix(".ci").unlink(missing_ok=True)
 
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(cmds))) as pool:
         procs = list(pool.map(_run, cmds))
@@ -227,6 +274,7 @@ def compile_objects(
 
     per_object: dict[str, ObjectSizes] = {}
     stack: list[StackFrame] = []
+    callgraph = CallGraph()
     for obj in objects:
         if not obj.is_file():
             raise BuildError(f"{target.compiler} reported success but wrote no {obj.name} (full log: {log})")
@@ -234,6 +282,9 @@ def compile_objects(
         su = obj.with_suffix(".su")
         if su.is_file():
             stack.extend(parse_stack_usage(su.read_text(encoding="utf-8", errors="replace")))
+        ci = obj.with_suffix(".ci")
+        if ci.is_file():
+            parse_callgraph(ci.read_text(encoding="utf-8", errors="replace"), callgraph)
     stack.sort(key=lambda f: (-f.bytes, f.function, f.source))
     warnings = [
         ln.strip() for p in procs for ln in (p.stderr + p.stdout).splitlines() if re.search(r"\bwarning:", ln)
@@ -250,6 +301,7 @@ def compile_objects(
         cflags=cflags,
         log=log,
         warnings=warnings,
+        callgraph=callgraph,
     )
 
 

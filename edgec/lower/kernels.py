@@ -8,7 +8,9 @@ from typing import Callable
 
 import numpy as np
 
+from edgec.errors import ModelError
 from edgec.ir import Graph, Node, Tensor
+from edgec.lower.ckernel import CCall, CKernelCtx, StaticDecl
 from edgec.lower.relax_emit import build_primfunc, kernel_args
 from edgec.lower.schedule import mcu_schedule
 from edgec.lower.tir_to_c import lower_to_c
@@ -31,6 +33,9 @@ class Layer:
     activation_bytes: int  # output bytes
     local_bytes: int = 0  # local arrays left in the kernel (stack)
     reason: str = ""  # why this kernel
+    ccall: CCall | None = None  # kind == "runtime_c": the call and its static parameters
+    statics: list[StaticDecl] = field(default_factory=list)
+    scratch_bytes: int = 0
 
 
 @dataclass
@@ -69,7 +74,8 @@ def _epilogue_tensors(g: Graph, act: Node) -> list[Tensor | None]:
     return [None] + [g.tensor(i) if i else None for i in act.inputs[1:]]
 
 
-def build_layers(g: Graph, prefix: str, progress: Callable[[int, int, str], None] | None = None) -> tuple[list[Layer], KernelSet]:
+def build_layers(g: Graph, prefix: str, progress: Callable[[int, int, str], None] | None = None,
+                 dsp: bool = False) -> tuple[list[Layer], KernelSet]:
     ks = KernelSet()
     layers: list[Layer] = []
     for idx, n in enumerate(g.nodes):
@@ -93,6 +99,15 @@ def build_layers(g: Graph, prefix: str, progress: Callable[[int, int, str], None
         if n.domain == "edgec" and n.op == "Copy":
             layers.append(Layer(kind="copy", kernel=None, args=[n.inputs[0], outs[0].name], reason="memcpy", **common))
             continue
+        if d.c_kernel is not None:
+            ctx = CKernelCtx(f"{prefix}_L{idx}", ins, outs, dsp=dsp)
+            call = d.c_kernel(ctx, n)
+            layers.append(Layer(kind="runtime_c", kernel=call.function, args=list(n.inputs) + [outs[0].name],
+                                reason=f"runtime_c: {call.reason}", ccall=call, statics=ctx.statics,
+                                scratch_bytes=call.scratch_bytes, **common))
+            continue
+        if d.relax is None:
+            raise ModelError(f"node '{n.name}' ({n.op}) has no kernel")
         arg_idx = kernel_args(n, d, ins)
         key = _key(n, ins, outs, d.static_inputs)
         sym = ks.by_key.get(key)

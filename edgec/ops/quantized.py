@@ -31,6 +31,7 @@ import numpy as np
 
 from edgec import qmath
 from edgec.ir import Tensor
+from edgec.lower.ckernel import CCall, c_struct, dims, hw
 from edgec.ops.registry import OpDef, attr, broadcast_shape, register
 
 DOMAIN = "edgec.q"
@@ -411,33 +412,193 @@ def _int8_only(node, ins):
     return None
 
 
+# =============================================================================
+# Kernels: calls into runtime_c/kernels (docs/kernels.md maps every argument)
+# =============================================================================
+
+def _quant(ctx, node) -> str:
+    m, sh = _mult_shift(node)
+    mult = ctx.int_array("mult", m)
+    shift = ctx.int_array("shift", sh)
+    return "&" + ctx.static("edgec_quant_params", "quant", c_struct(multiplier=mult, shift=shift, per_channel=int(m.size > 1)))
+
+
+def _bias_arg(ctx, node) -> str:
+    return ctx.input(2) if len(node.inputs) > 2 and node.inputs[2] else "0"
+
+
+def _conv_c(ctx, node):
+    x, w = ctx.inputs[0], ctx.inputs[1]
+    y = ctx.outputs[0]
+    pt, pl, _, _ = _pads(node)
+    params = "&" + ctx.static("edgec_conv_params", "params", c_struct(
+        input_offset=-int(attr(node, "input_zp")), output_offset=int(attr(node, "output_zp")),
+        stride=hw(attr(node, "strides", (1, 1))), padding=hw((pt, pl)), dilation=hw(attr(node, "dilations", (1, 1))),
+        act_min=int(attr(node, "act_min")), act_max=int(attr(node, "act_max"))))
+    _, kh, kw, ci = w.shape
+    pointwise = (kh, kw) == (1, 1) and tuple(attr(node, "strides", (1, 1))) == (1, 1) and _pads(node) == (0, 0, 0, 0) \
+        and ci == x.shape[3]
+    if pointwise:
+        fn, scratch, why = "edgec_convolve_1x1_s8", qmath.convolve_1x1_s8_buffer_size(ci, dsp=ctx.dsp), "1x1, stride 1, no padding: GEMM without im2col"
+        srcs = ("edgec_convolve_1x1_s8.c", "edgec_nn_mat_mult_s8.c")
+    else:
+        fn, scratch, why = "edgec_convolve_s8", qmath.convolve_s8_buffer_size(kh, kw, ci, dsp=ctx.dsp), "general conv (im2col + GEMM)"
+        srcs = ("edgec_convolve_s8.c", "edgec_nn_mat_mult_s8.c")
+    args = [ctx.scratch() if scratch else "0", params, _quant(ctx, node),
+            "&" + ctx.static("edgec_dims", "in_dims", dims(x.shape)), ctx.input(0),
+            "&" + ctx.static("edgec_dims", "w_dims", dims(w.shape)), ctx.input(1), _bias_arg(ctx, node),
+            "&" + ctx.static("edgec_dims", "out_dims", dims(y.shape)), ctx.output()]
+    return CCall(fn, args, srcs, scratch, why + (" (DSP: __SMLAD)" if ctx.dsp else " (portable C)"))
+
+
+def _dw_c(ctx, node):
+    x, w, y = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
+    pt, pl, _, _ = _pads(node)
+    params = "&" + ctx.static("edgec_dw_conv_params", "params", c_struct(
+        input_offset=-int(attr(node, "input_zp")), output_offset=int(attr(node, "output_zp")),
+        stride=hw(attr(node, "strides", (1, 1))), padding=hw((pt, pl)), dilation=hw(attr(node, "dilations", (1, 1))),
+        depth_multiplier=int(attr(node, "depth_multiplier", 1)),
+        act_min=int(attr(node, "act_min")), act_max=int(attr(node, "act_max"))))
+    args = [params, _quant(ctx, node), "&" + ctx.static("edgec_dims", "in_dims", dims(x.shape)), ctx.input(0),
+            "&" + ctx.static("edgec_dims", "w_dims", dims(w.shape)), ctx.input(1), _bias_arg(ctx, node),
+            "&" + ctx.static("edgec_dims", "out_dims", dims(y.shape)), ctx.output()]
+    why = "depthwise" + (" 3x3 fast path" if w.shape[1:3] == (3, 3) else "")
+    return CCall("edgec_depthwise_conv_s8", args, ("edgec_depthwise_conv_s8.c",), 0, why)
+
+
+def _fc_c(ctx, node):
+    x, w = ctx.inputs[0], ctx.inputs[1]
+    units, depth = w.shape
+    params = "&" + ctx.static("edgec_fc_params", "params", c_struct(
+        input_offset=-int(attr(node, "input_zp")), filter_offset=-int(attr(node, "filter_zp", 0)),
+        output_offset=int(attr(node, "output_zp")), act_min=int(attr(node, "act_min")), act_max=int(attr(node, "act_max"))))
+    args = [params, _quant(ctx, node), str(x.size // depth), str(depth), str(units), ctx.input(0), ctx.input(1),
+            _bias_arg(ctx, node), ctx.output()]
+    return CCall("edgec_fully_connected_s8", args, ("edgec_fully_connected_s8.c",), 0, "fully connected")
+
+
+def _pool_c(kind):
+    def emit(ctx, node):
+        x, y = ctx.inputs[0], ctx.outputs[0]
+        pt, pl, _, _ = _pads(node)
+        params = "&" + ctx.static("edgec_pool_params", "params", c_struct(
+            stride=hw(attr(node, "strides", (1, 1))), padding=hw((pt, pl)), filter=hw(attr(node, "kernel")),
+            act_min=int(attr(node, "act_min")), act_max=int(attr(node, "act_max"))))
+        args = [params, "&" + ctx.static("edgec_dims", "in_dims", dims(x.shape)), ctx.input(0),
+                "&" + ctx.static("edgec_dims", "out_dims", dims(y.shape)), ctx.output()]
+        return CCall(f"edgec_{kind}pool_s8", args, (f"edgec_{kind}pool_s8.c",), 0, f"{kind} pool")
+
+    return emit
+
+
+def _softmax_c(ctx, node):
+    x = ctx.inputs[0]
+    row = x.shape[-1]
+    args = [ctx.input(0), str(x.size // row), str(row), str(int(attr(node, "input_multiplier"))),
+            str(int(attr(node, "input_left_shift"))), str(int(attr(node, "diff_min"))), ctx.output()]
+    return CCall("edgec_softmax_s8", args, ("edgec_softmax_s8.c",), 0, "gemmlowp fixed-point softmax")
+
+
+def _binary_sizes(ctx, node) -> tuple[int, int] | None:
+    a, b, y = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
+    if (a.size in (1, y.size)) and (b.size in (1, y.size)):
+        return a.size, b.size
+    return None
+
+
+def _add_c(ctx, node):
+    a = attr
+    params = "&" + ctx.static("edgec_add_params", "params", c_struct(
+        input1_offset=-int(a(node, "in1_zp")), input1_multiplier=int(a(node, "in1_mult")), input1_shift=int(a(node, "in1_shift")),
+        input2_offset=-int(a(node, "in2_zp")), input2_multiplier=int(a(node, "in2_mult")), input2_shift=int(a(node, "in2_shift")),
+        left_shift=int(a(node, "left_shift")), output_offset=int(a(node, "output_zp")),
+        output_multiplier=int(a(node, "out_mult")), output_shift=int(a(node, "out_shift")),
+        act_min=int(a(node, "act_min")), act_max=int(a(node, "act_max"))))
+    n1, n2 = _binary_sizes(ctx, node)
+    return CCall("edgec_add_s8", [params, ctx.input(0), str(n1), ctx.input(1), str(n2), ctx.output()], ("edgec_add_s8.c",), 0, "add")
+
+
+def _mul_c(ctx, node):
+    a = attr
+    params = "&" + ctx.static("edgec_mul_params", "params", c_struct(
+        input1_offset=-int(a(node, "in1_zp")), input2_offset=-int(a(node, "in2_zp")), output_offset=int(a(node, "output_zp")),
+        output_multiplier=int(a(node, "out_mult")), output_shift=int(a(node, "out_shift")),
+        act_min=int(a(node, "act_min")), act_max=int(a(node, "act_max"))))
+    n1, n2 = _binary_sizes(ctx, node)
+    return CCall("edgec_mul_s8", [params, ctx.input(0), str(n1), ctx.input(1), str(n2), ctx.output()], ("edgec_mul_s8.c",), 0, "mul")
+
+
+def _binary_kernel_check(node, ins):
+    why = _binary_check(node, ins)
+    if why:
+        return why
+    out = broadcast_shape(ins[0].shape, ins[1].shape)
+    size = int(np.prod(out, dtype=np.int64))
+    if any(t.size not in (1, size) for t in ins[:2]):
+        return f"broadcast of {ins[0].shape} with {ins[1].shape} (the int8 kernel takes equal shapes or a scalar)"
+    return None
+
+
+def _concat_c(ctx, node):
+    axis = int(attr(node, "axis")) % len(ctx.outputs[0].shape)
+    shape = ctx.outputs[0].shape
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    ptrs = ", ".join(ctx.input(i) for i in range(len(ctx.inputs)))
+    sizes = ctx.int_array("axis_sizes", [t.shape[axis] for t in ctx.inputs])
+    args = [f"(const int8_t *const[]){{{ptrs}}}", sizes, str(len(ctx.inputs)), str(outer), str(inner), ctx.output()]
+    return CCall("edgec_concat_s8", args, ("edgec_concat_s8.c",), 0, "copy")
+
+
+def _pad_c(ctx, node):
+    x = ctx.inputs[0]
+    pads = attr(node, "pads")
+    args = [ctx.input(0), str(len(x.shape)), ctx.int_array("dims", x.shape), ctx.int_array("before", [b for b, _ in pads]),
+            ctx.int_array("after", [e for _, e in pads]), str(int(attr(node, "pad_value"))), ctx.output()]
+    return CCall("edgec_pad_s8", args, ("edgec_pad_s8.c",), 0, "copy with constant border")
+
+
+def _sigmoid_like_c(kind):
+    def emit(ctx, node):
+        args = [ctx.input(0), str(ctx.inputs[0].size), str(int(attr(node, "input_zp"))), str(int(attr(node, "input_range_radius"))),
+                str(int(attr(node, "input_multiplier"))), str(int(attr(node, "input_left_shift"))), ctx.output()]
+        return CCall(f"edgec_{kind}_s8", args, (f"edgec_{kind}_s8.c",), 0, "gemmlowp fixed point")
+
+    return emit
+
+
 register(
-    OpDef("Conv2D", _conv_shape, _conv_ref, None, _conv_macs, check=_conv_check, domain=DOMAIN,
+    OpDef("Conv2D", _conv_shape, _conv_ref, None, _conv_macs, check=_conv_check, domain=DOMAIN, c_kernel=_conv_c,
           notes="TFLite CONV_2D int8, per-channel requant, NHWC / OHWI"),
-    OpDef("DepthwiseConv2D", _dw_shape, _dw_ref, None, _dw_macs, check=_dw_check, domain=DOMAIN,
+    OpDef("DepthwiseConv2D", _dw_shape, _dw_ref, None, _dw_macs, check=_dw_check, domain=DOMAIN, c_kernel=_dw_c,
           notes="TFLite DEPTHWISE_CONV_2D int8, filter 1HW(C*M)"),
-    OpDef("FullyConnected", _fc_shape, _fc_ref, None, _fc_macs, check=_fc_check, domain=DOMAIN,
+    OpDef("FullyConnected", _fc_shape, _fc_ref, None, _fc_macs, check=_fc_check, domain=DOMAIN, c_kernel=_fc_c,
           notes="TFLite FULLY_CONNECTED int8, weights (units, depth)"),
     OpDef("AveragePool2D", _pool_shape, _pool_ref(qmath.avgpool_s8), None, _pool_macs, check=_check_rank4, domain=DOMAIN,
+          c_kernel=_pool_c("avg"),
           notes="divides by the count of in-image taps, rounding half away from zero"),
-    OpDef("MaxPool2D", _pool_shape, _pool_ref(qmath.maxpool_s8), None, _pool_macs, check=_check_rank4, domain=DOMAIN),
+    OpDef("MaxPool2D", _pool_shape, _pool_ref(qmath.maxpool_s8), None, _pool_macs, check=_check_rank4, domain=DOMAIN,
+          c_kernel=_pool_c("max")),
     OpDef("Softmax", _same_shape, _softmax_ref, None, lambda n, i, o: o[0].size, check=_softmax_check, domain=DOMAIN,
+          c_kernel=_softmax_c,
           notes="gemmlowp fixed-point exp, int8 in, int8 out (scale 1/256, zp -128)"),
     OpDef("Reshape", _reshape_shape, _reshape_ref, None, alias=True, domain=DOMAIN),
-    OpDef("Add", _binary_shape, _add_ref, None, lambda n, i, o: o[0].size, check=_binary_check, inplace=(0, 1), domain=DOMAIN),
-    OpDef("Mul", _binary_shape, _mul_ref, None, lambda n, i, o: o[0].size, check=_binary_check, inplace=(0, 1), domain=DOMAIN),
-    OpDef("Concatenation", _concat_shape, _concat_ref, None, _copy_macs, domain=DOMAIN,
+    OpDef("Add", _binary_shape, _add_ref, None, lambda n, i, o: o[0].size, check=_binary_kernel_check, inplace=(0, 1),
+          domain=DOMAIN, c_kernel=_add_c),
+    OpDef("Mul", _binary_shape, _mul_ref, None, lambda n, i, o: o[0].size, check=_binary_kernel_check, inplace=(0, 1),
+          domain=DOMAIN, c_kernel=_mul_c),
+    OpDef("Concatenation", _concat_shape, _concat_ref, None, _copy_macs, domain=DOMAIN, c_kernel=_concat_c,
           notes="int8 inputs share the output's quantization (no rescale)"),
-    OpDef("Pad", _pad_shape, _pad_ref, None, _copy_macs, domain=DOMAIN),
+    OpDef("Pad", _pad_shape, _pad_ref, None, _copy_macs, domain=DOMAIN, c_kernel=_pad_c),
     OpDef("StridedSlice", _slice_out_shape, _slice_ref, None, _copy_macs, domain=DOMAIN,
           notes="begin/end/stride resolved at import; shrink/new axes folded into 'shape'"),
     OpDef("Quantize", _same_shape, _quantize_ref, None, lambda n, i, o: o[0].size, inplace=(), domain=DOMAIN,
           notes="float32 -> int8 (roundf), or int8 -> int8 requantize"),
     OpDef("Dequantize", _same_shape, _dequantize_ref, None, lambda n, i, o: o[0].size, domain=DOMAIN),
     OpDef("Logistic", _same_shape, _sigmoid_like_ref(False), None, lambda n, i, o: o[0].size, check=_int8_only, domain=DOMAIN,
-          notes="gemmlowp fixed-point logistic (TFLM), output scale 1/256 zp -128"),
+          c_kernel=_sigmoid_like_c("logistic"), notes="gemmlowp fixed-point logistic (TFLM), output scale 1/256 zp -128"),
     OpDef("Tanh", _same_shape, _sigmoid_like_ref(True), None, lambda n, i, o: o[0].size, check=_int8_only, domain=DOMAIN,
-          notes="gemmlowp fixed-point tanh (TFLM), output scale 1/128 zp 0"),
+          c_kernel=_sigmoid_like_c("tanh"), notes="gemmlowp fixed-point tanh (TFLM), output scale 1/128 zp 0"),
 )
 
 __all__ = [

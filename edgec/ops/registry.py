@@ -14,6 +14,7 @@ import numpy as np
 from edgec.ir import Node, Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
+    from edgec.lower.ckernel import CCall, CKernelCtx
     from edgec.lower.relax_emit import EmitCtx
 
 Shape = tuple[int, ...]
@@ -22,6 +23,7 @@ RefFn = Callable[[Node, Sequence[np.ndarray | None]], list[np.ndarray]]
 MacsFn = Callable[[Node, Sequence[Tensor | None], Sequence[Tensor]], int]
 CheckFn = Callable[[Node, Sequence[Tensor | None]], str | None]
 EmitFn = Callable[["EmitCtx", Node, list[Any]], Any]
+CKernelFn = Callable[["CKernelCtx", Node], "CCall"]
 
 
 def _no_macs(node: Node, ins: Sequence[Tensor | None], outs: Sequence[Tensor]) -> int:
@@ -54,6 +56,8 @@ class OpDef:
     activation: bool = False
     # The result depends only on input shapes (Shape, Size): always folded.
     shape_only: bool = False
+    # A hand-written kernel of runtime_c/ (int8, DSP): returns the C call.
+    c_kernel: CKernelFn | None = None
     # Returns a reason string when this particular node is unsupported.
     check: CheckFn | None = None
     domain: str = ""

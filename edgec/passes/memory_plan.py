@@ -37,6 +37,7 @@ class MemoryPlan:
     tensor_buffer: dict[str, int]
     arena_size: int
     inplace: dict[str, str]  # output tensor -> input tensor it overwrites
+    scratch: dict[int, int] = field(default_factory=dict)  # layer index -> arena offset of its scratch
 
     def buffer_of(self, tensor: str) -> Buffer:
         return self.buffers[self.tensor_buffer[tensor]]
@@ -50,7 +51,9 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(g: Graph) -> MemoryPlan:
+def plan_memory(g: Graph, scratch_bytes: dict[int, int] | None = None) -> MemoryPlan:
+    """`scratch_bytes`: layer index -> bytes of scratch its kernel needs (live
+    only during that layer, like CMSIS-NN's *_get_buffer_size buffers)."""
     buffers: list[Buffer] = []
     where: dict[str, int] = {}
 
@@ -102,9 +105,15 @@ def plan_memory(g: Graph) -> MemoryPlan:
     for b in buffers:
         for t in b.tensors:
             b.end = max(b.end, last_use.get(t, b.start))
+    scratch_ids = {}
+    for i, nbytes in sorted((scratch_bytes or {}).items()):
+        if nbytes > 0:
+            b = Buffer(len(buffers), "arena", nbytes, [], i, i)
+            buffers.append(b)
+            scratch_ids[i] = b.id
     arena = [b for b in buffers if b.kind == "arena"]
     size = _greedy_place(arena)
-    return MemoryPlan(buffers, where, size, inplace)
+    return MemoryPlan(buffers, where, size, inplace, {i: buffers[k].offset for i, k in scratch_ids.items()})
 
 
 def output_roots(g: Graph) -> dict[str, int]:

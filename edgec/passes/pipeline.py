@@ -30,6 +30,7 @@ _PASS_MODULES = {
 
 PIPELINES: dict[str, list[str]] = {
     "float": ["eliminate_identity", "fold_batchnorm", "fuse_activation", "insert_output_copies"],
+    "int8": ["insert_output_copies"],
     "none": [],
 }
 
