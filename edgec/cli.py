@@ -62,6 +62,36 @@ _budget_opts = [
     click.option("--ram-kb", type=float, help="RAM budget in KiB (default: the target's)."),
 ]
 _json_opt = click.option("--json", "json_out", metavar="FILE", help="Also write the report as JSON to FILE ('-' for stdout).")
+_quant_opts = [
+    click.option("--quantize", type=click.Choice(["int8"]), default=None,
+                 help="Post-training quantization of a float ONNX model (int8: per-channel weights, per-tensor "
+                      "activations, integer-only C with an int8 API). Quantized ONNX (QDQ/QOperator) needs no flag."),
+    click.option("--calib", type=click.Path(path_type=Path), default=None,
+                 help="Calibration samples for --quantize: .npy, .npz (by input name, or 'x') or a folder of .npy "
+                      "(at least 10 samples, the model's preprocessing applied)."),
+    click.option("--calib-random", is_flag=True, help="Calibrate on random data (no --calib): runs, but inaccurate."),
+    click.option("--observer", type=click.Choice(["minmax", "percentile", "mse"]), default=None,
+                 help="Activation range observer for --quantize (default: minmax)."),
+    click.option("--no-bias-correction", is_flag=True, help="Skip the empirical bias correction of --quantize."),
+]
+
+
+def _quant_options(quantize, calib, calib_random, observer, no_bias_correction):
+    from edgec.errors import ModelError
+
+    if quantize is None:
+        if calib is not None or calib_random or observer or no_bias_correction:
+            raise ModelError("--calib / --calib-random / --observer / --no-bias-correction need --quantize int8")
+        return None
+    from edgec.compiler import QuantizeOptions
+
+    if calib is not None and calib_random:
+        raise ModelError("give either --calib or --calib-random, not both")
+    if calib_random:
+        from edgec.calibration import RANDOM_WARNING
+
+        _err.print(f"[bold yellow]{RANDOM_WARNING}[/]", highlight=False, soft_wrap=True)
+    return QuantizeOptions(quantize, calib, calib_random, observer, not no_bias_correction)
 
 
 def _add(opts):
@@ -96,10 +126,14 @@ def main() -> None:
               help="Firmware protocol: edgec's framed serial protocol, or the MLPerf Tiny / EEMBC text protocol.")
 @_shape_opt
 @_add(_budget_opts)
+@_add(_quant_opts)
 @_json_opt
+@click.option("--kernels", type=click.Choice(["auto", "runtime_c", "tvm"]), default="auto", show_default=True,
+              help="For ops with both: edgec's hand-tuned runtime_c kernels or TVM-generated ones (auto: the cost model).")
 @click.option("--no-build", is_flag=True, help="Only generate C; skip the toolchain build and size report.")
 @click.option("-q", "--quiet", is_flag=True, help="No report table.")
-def compile(model, target, out_dir, board, harness, input_shape, flash_kb, ram_kb, json_out, no_build, quiet):
+def compile(model, target, out_dir, board, harness, input_shape, flash_kb, ram_kb, quantize, calib, calib_random, observer,
+            no_bias_correction, json_out, kernels, no_build, quiet):
     """Compile MODEL (.onnx) into C for TARGET and build it with the target's toolchain.
 
     Writes model.h (the C API), model.c (const weights in flash, one static
@@ -112,10 +146,11 @@ def compile(model, target, out_dir, board, harness, input_shape, flash_kb, ram_k
 
     if target is None and board is None:
         target = "cortex-m7"
+    qopts = _quant_options(quantize, calib, calib_random, observer, no_bias_correction)
     with _progress(not quiet) as progress:
         r = compile_model(model, target, input_shapes=_shapes(input_shape), out_dir=out_dir,
                           build=not no_build, flash_kb=flash_kb, ram_kb=ram_kb, progress=progress,
-                          board=board, harness=harness)
+                          board=board, harness=harness, kernels=kernels, quantize=qopts)
     if not quiet:
         print_compile_report(r, _out)
     if json_out:
@@ -151,29 +186,105 @@ def analyze(model, target, input_shape, flash_kb, ram_kb, json_out):
 @_shape_opt
 @click.option("--runs", default=20, show_default=True, help="Number of random inputs.")
 @click.option("--inputs", type=click.Path(path_type=Path), help=".npy (one input) or .npz (by input name); optional leading runs axis.")
-@click.option("--tolerance", default=1e-4, show_default=True, help="Max relative error (max|diff| / max|reference|).")
+@click.option("--tolerance", type=float, default=None,
+              help="Float models: max relative error (max|diff| / max|reference|), default 1e-4. "
+                   "Quantized ONNX: max difference in output quantization steps, default 2.")
 @click.option("--seed", default=0, show_default=True)
+@_add(_quant_opts)
+@click.option("--dataset", type=click.Path(path_type=Path), default=None,
+              help="Labelled samples (.npz with x and y) for int8 models: accuracy of float vs int8.")
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Class labels (.npy of ints) for the samples of --inputs.")
+@click.option("--min-agreement", type=float, default=None, help="--quantize: minimum top-1 agreement with the float model (default 0.9).")
+@click.option("--max-accuracy-drop", type=float, default=None,
+              help="--quantize with labels: maximum accuracy drop in points (default 1.0).")
+@click.option("--against", type=click.Choice(["auto", "onnxruntime", "tflite"]), default="auto", show_default=True,
+              help="Reference: onnxruntime for ONNX, TFLite Micro (+ LiteRT) for .tflite models and build folders of them.")
 @_json_opt
-def validate(model, target, input_shape, runs, inputs, tolerance, seed, json_out):
+def validate(model, target, input_shape, runs, inputs, tolerance, seed, quantize, calib, calib_random, observer,
+             no_bias_correction, dataset, labels, min_agreement, max_accuracy_drop, against, json_out):
     """Run the generated C for MODEL on the host and compare it with onnxruntime.
 
-    Prints max abs / max rel error and cosine similarity per output; exits 1
-    when an output is off by more than --tolerance.
+    Float models: max abs / max rel error and cosine similarity per output;
+    exits 1 when an output is off by more than --tolerance. Quantized ONNX
+    (QDQ / QOperator): the integer C against onnxruntime running the same
+    quantized model, a histogram of differences in quantization steps (pass:
+    every value within --tolerance steps, default 2). With --quantize int8:
+    the int8 C against the float model (top-1 agreement; accuracy with
+    --dataset / --labels). int8 runs are also checked bit-exact against
+    edgec's NumPy integer reference.
     """
-    from edgec.compiler import compile_model
+    from edgec.compiler import _pipeline_for, compile_model
     from edgec.errors import ValidationError
     from edgec.report import dump_json, print_validation, validation_json
     from edgec.validate import compare
 
+    if against == "tflite" or Path(model).suffix.lower() == ".tflite" or Path(model).is_dir():
+        return _validate_tflite(model, target, runs, seed, json_out)
+    qopts = _quant_options(quantize, calib, calib_random, observer, no_bias_correction)
     with _progress(True) as progress:
-        r = compile_model(model, target, input_shapes=_shapes(input_shape), build=False, progress=progress)
-        rep = compare(model, r, runs, inputs, tolerance, seed)
+        r = compile_model(model, target, input_shapes=_shapes(input_shape), build=False, progress=progress, quantize=qopts)
+        if _pipeline_for(r.graph) == "int8" and Path(model).suffix.lower() == ".onnx":
+            from edgec.validate_int8 import compare_int8, print_int8_validation
+
+            rep8 = compare_int8(model, r, runs, inputs, tolerance, seed, dataset, labels, min_agreement, max_accuracy_drop)
+        else:
+            rep8 = None
+            if dataset is not None or labels is not None:
+                from edgec.errors import ModelError
+
+                raise ModelError("--dataset / --labels apply to int8 models (--quantize int8 or a quantized ONNX model)")
+            rep = compare(model, r, runs, inputs, 1e-4 if tolerance is None else tolerance, seed)
+    if rep8 is not None:
+        print_int8_validation(rep8, _out)
+        if json_out:
+            dump_json(rep8.to_json(), json_out, _out)
+        if not rep8.passed:
+            raise ValidationError(rep8.failures[0])
+        return
     print_validation(rep, _out)
     if json_out:
         dump_json(validation_json(rep), json_out, _out)
     if not rep.passed:
         worst = max(rep.outputs, key=lambda o: o.max_rel)
-        raise ValidationError(f"output '{worst.name}' differs from onnxruntime: max rel error {worst.max_rel:.3e} > {tolerance:g}")
+        raise ValidationError(f"output '{worst.name}' differs from onnxruntime: max rel error {worst.max_rel:.3e} > {rep.tolerance:g}")
+
+
+def _validate_tflite(model, target, runs, seed, json_out):
+    """MODEL is a .tflite file or a build folder compiled from one."""
+    from edgec.compiler import compile_model
+    from edgec.errors import InputFileError, ValidationError
+    from edgec.hostrun import host_model_for
+    from edgec.report import dump_json
+    from edgec.validate_tflite import compare_tflite, print_tflite_validation
+
+    path = Path(model)
+    if path.is_dir():
+        from edgec.device.session import BuildFolder
+
+        bf = BuildFolder.open(path)
+        src = Path(bf.meta.get("source_model") or "")
+        if src.suffix.lower() != ".tflite":
+            raise InputFileError(f"{path} was not compiled from a .tflite model (source: {src or 'unknown'})")
+        host = bf.host_model()
+        dtypes = [t["dtype"] for t in bf.meta["inputs"]]
+    else:
+        src = path
+        with _progress(True) as progress:
+            r = compile_model(path, target, build=False, progress=progress)
+        host = host_model_for(r)
+        dtypes = [r.graph.tensor(t).dtype for t in r.graph.inputs]
+    try:
+        rep = compare_tflite(src, host, dtypes, runs, seed)
+    finally:
+        host.close()
+    print_tflite_validation(rep, _out)
+    if json_out:
+        dump_json(rep.to_json(), json_out, _out)
+    if not rep.passed:
+        tflm = rep.references[0]
+        raise ValidationError(f"{tflm.differing} of {tflm.compared} output values differ from TFLite Micro" if tflm.available
+                              else "tflite-micro is not installed: cannot check bit-exactness")
 
 
 @main.command()
@@ -237,32 +348,40 @@ def flash(build, port, method, no_verify):
 
 
 def _load_run_inputs(bf, inputs: Path | None, runs: int, seed: int):
+    """Runs of inputs in the model's dtypes: from .npy/.npz (int8 models take integer
+    arrays, or real values that are quantized with the input's scale and zero point),
+    else random (float: standard normal; int8: uniform over -128..127)."""
     import numpy as np
 
-    from edgec.validate import load_inputs
+    from edgec.device.session import load_run_inputs, random_inputs
 
     if inputs is not None:
-        return load_inputs(inputs, [t["name"] for t in bf.meta["inputs"]], bf.input_shapes())
+        return load_run_inputs(bf, inputs)
     rng = np.random.default_rng(seed)
-    return [[rng.standard_normal(s).astype(np.float32) for s in bf.input_shapes()] for _ in range(runs)]
+    return [random_inputs(bf, rng) for _ in range(runs)]
 
 
 @main.command()
 @_build_arg
 @_port_opt
-@click.option("--inputs", type=click.Path(path_type=Path), help=".npy/.npz inputs (optional leading runs axis); default: random.")
+@click.option("--inputs", type=click.Path(path_type=Path),
+              help=".npy/.npz inputs (optional leading runs axis); int8 models: integers, or real values to quantize. Default: random.")
 @click.option("--runs", default=1, show_default=True, help="Random inputs to run when --inputs is not given.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--save", type=click.Path(path_type=Path), help="Write the board's outputs to this .npz.")
 @_json_opt
 def run(build, port, inputs, runs, seed, save, json_out):
     """Run BUILD's model on the board at PORT; compare with the host build of
-    the same C (must be bit-identical) and with onnxruntime (error printed)."""
+    the same C (must be bit-identical) and with the reference: TFLite Micro for
+    .tflite models (int8: must be bit-identical; differing bytes are reported),
+    onnxruntime for .onnx models (max abs error; int8 outputs dequantized and the
+    error also given in steps of the output scale; int8 inputs dequantized for a
+    float model, NHWC transposed to the ONNX model's NCHW)."""
     import numpy as np
     from rich.table import Table
 
     from edgec.device.link import Link
-    from edgec.device.session import BuildFolder, check_board_model, run_on_board
+    from edgec.device.session import BuildFolder, check_board_model, compare_with_reference, run_on_board
     from edgec.errors import ValidationError
     from edgec.report import dump_json
 
@@ -271,54 +390,66 @@ def run(build, port, inputs, runs, seed, save, json_out):
     host = bf.host_model()
     ref = _reference_session(bf)
     rows, saved = [], []
-    with Link(port) as link:
-        info = check_board_model(link, bf)
-        for k, batch in enumerate(batches):
-            r = run_on_board(link, bf, batch, info)
-            h = host.run(batch)
-            diff_bytes = sum(int(np.count_nonzero(a.view(np.uint8) != b.view(np.uint8))) for a, b in zip(r.outputs, h))
-            ref_err = None
-            if ref is not None:
-                want = ref(batch)
-                ref_err = max(float(np.abs(a.astype(np.float64) - w).max()) for a, w in zip(r.outputs, want))
-            rows.append({"run": k, "counter": r.counter, "unit": r.counter_unit, "bytes_differing_from_host": diff_bytes,
-                         "max_abs_error_vs_onnxruntime": ref_err})
-            saved.append(r.outputs)
-    host.close()
+    try:
+        with Link(port) as link:
+            info = check_board_model(link, bf)
+            for k, batch in enumerate(batches):
+                r = run_on_board(link, bf, batch, info)
+                h = host.run(batch)
+                diff_bytes = sum(int(np.count_nonzero(a.reshape(-1).view(np.uint8) != b.reshape(-1).view(np.uint8)))
+                                 for a, b in zip(r.outputs, h))
+                row = {"run": k, "counter": r.counter, "unit": r.counter_unit, "bytes_differing_from_host": diff_bytes,
+                       "reference": ref.name if ref else None, "bytes_differing_from_reference": None,
+                       "max_steps_from_reference": None, "max_abs_error_vs_reference": None,
+                       "max_abs_error_vs_onnxruntime": None}
+                if ref is not None:
+                    c = compare_with_reference(bf, r.outputs, ref.run(batch))
+                    row.update(bytes_differing_from_reference=c.bytes_differing, max_steps_from_reference=c.max_steps,
+                               max_abs_error_vs_reference=c.max_abs_error)
+                    if ref.name == "onnxruntime":
+                        row["max_abs_error_vs_onnxruntime"] = c.max_abs_error
+                rows.append(row)
+                saved.append(r.outputs)
+    finally:
+        host.close()
     table = Table(title=f"{bf.name} on {info.get('board', '?')} ({port})", title_justify="left")
-    for col in ("run", info.get("counter", "counter"), "vs host build", "max abs err vs onnxruntime"):
+    for col in ("run", info.get("counter", "counter"), "vs host build", f"vs {ref.name if ref else 'reference'}"):
         table.add_column(col, justify="right")
     for row in rows:
+        if row["bytes_differing_from_reference"] is not None:
+            n = row["bytes_differing_from_reference"]
+            vs_ref = "[green]bit-identical[/]" if n == 0 else f"[red]{n} bytes differ (max {row['max_steps_from_reference']} steps)[/]"
+        elif row["max_abs_error_vs_reference"] is not None:
+            vs_ref = f"max abs err {row['max_abs_error_vs_reference']:.3e}"
+            if row["max_steps_from_reference"] is not None:  # int8 outputs vs a float model
+                vs_ref += f" ({row['max_steps_from_reference']:.2f} output steps)"
+        else:
+            vs_ref = "-"
         table.add_row(str(row["run"]), f"{row['counter']:,}",
                       "[green]bit-identical[/]" if row["bytes_differing_from_host"] == 0 else f"[red]{row['bytes_differing_from_host']} bytes differ[/]",
-                      "-" if row["max_abs_error_vs_onnxruntime"] is None else f"{row['max_abs_error_vs_onnxruntime']:.3e}")
+                      vs_ref)
     _out.print(table)
     if save:
         np.savez(save, **{f"{t['name']}": np.stack([o[i] for o in saved]) for i, t in enumerate(bf.meta["outputs"])})
     if json_out:
-        dump_json({"model": bf.name, "board": info.get("board"), "runs": rows}, json_out, _out)
+        dump_json({"model": bf.name, "board": info.get("board"), "reference": ref.name if ref else None, "runs": rows},
+                  json_out, _out)
     bad = [r for r in rows if r["bytes_differing_from_host"]]
     if bad:
         raise ValidationError(f"the board's output differs from the host build of the same C in {len(bad)} of {len(rows)} runs")
+    if ref is not None and ref.exact:
+        bad = [r for r in rows if r["bytes_differing_from_reference"]]
+        if bad:
+            raise ValidationError(f"the board's output differs from {ref.name} in {len(bad)} of {len(rows)} runs "
+                                  f"({sum(r['bytes_differing_from_reference'] for r in bad)} bytes)")
 
 
 def _reference_session(bf):
-    """onnxruntime on the source model, when the build folder's model file is still there."""
-    src = bf.meta.get("source_model")
-    if not src or not Path(src).exists() or not src.endswith(".onnx"):
-        return None
-    import numpy as np
-    import onnxruntime as ort
+    """The source model's reference runtime, when the build folder's model file is still
+    there: TFLite Micro for .tflite, onnxruntime for .onnx (edgec.device.session.reference_for)."""
+    from edgec.device.session import reference_for
 
-    sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    in_names = [t["name"] for t in bf.meta["inputs"]]
-
-    def run_ref(batch):
-        feed = dict(zip(in_names, batch))
-        return [np.asarray(o, np.float32) for o in sess.run(None, {n: feed[n] for n in names})]
-
-    return run_ref
+    return reference_for(bf)
 
 
 @main.command()
@@ -331,7 +462,8 @@ def _reference_session(bf):
 def profile(build, port, runs, seed, png, json_out):
     """Per-layer profile of BUILD's model on the board at PORT: counter per
     layer (cycles on real boards, emulated instructions on QEMU), share of the
-    inference, MACs per count. Writes a PNG bar chart and, with --json, JSON."""
+    inference, MACs per count. Random inputs in the model's dtypes (int8 models:
+    int8). Writes a PNG bar chart and, with --json, JSON."""
     from rich.table import Table
 
     from edgec.device.link import Link
@@ -343,7 +475,8 @@ def profile(build, port, runs, seed, png, json_out):
     with Link(port) as link:
         p = profile_on_board(link, bf, runs, seed)
     unit = p.unit
-    table = Table(title=f"{p.model} on {p.board}: {p.total:,} {unit} per inference "
+    dtypes = "/".join(sorted({t["dtype"] for t in bf.meta["inputs"]}))
+    table = Table(title=f"{p.model} ({dtypes}) on {p.board}: {p.total:,} {unit} per inference "
                         f"({p.macs / max(p.total, 1):.3f} MACs per count, spread over {runs} runs: {p.total_spread})",
                   title_justify="left")
     for col in ("#", "layer", "op", "kernel", "MACs", unit, "share", "MACs/count"):

@@ -65,6 +65,8 @@ class CompileResult:
     out_dir: Path | None = None
     board: "Board | None" = None
     firmware: "FirmwareImage | None" = None
+    # int8 models from ONNX: how they were quantized (PTQ report or imported QDQ/QOperator)
+    quantization: dict | None = None
 
 
 def load_model(path: str | Path, input_shapes: dict | None = None) -> Graph:
@@ -75,7 +77,53 @@ def load_model(path: str | Path, input_shapes: dict | None = None) -> Graph:
         if input_shapes:
             raise InputFileError("--input-shape applies to ONNX models; TFLite models have static shapes")
         return load_tflite(path)
+    from edgec.frontend.onnx_quantized import is_quantized_onnx, load_quantized_onnx
+
+    if is_quantized_onnx(path):  # QDQ / QOperator: true integer edgec.q ops
+        return load_quantized_onnx(path, input_shapes)
     return load_onnx(path, input_shapes)
+
+
+@dataclass
+class QuantizeOptions:
+    """`compile --quantize int8`: post-training quantization of a float model."""
+
+    scheme: str = "int8"
+    calib: "str | Path | list | None" = None  # .npy / .npz / folder, or a list of samples (per-sample input lists)
+    calib_random: bool = False
+    observer: str | None = None
+    bias_correction: bool = True
+
+
+def _quantize(graph: Graph, q: QuantizeOptions) -> tuple[Graph, dict]:
+    from edgec.calibration import DEFAULT_OBSERVER, RANDOM_WARNING, load_calibration, random_calibration
+    from edgec.errors import ModelError
+    from edgec.passes import quantize_int8
+
+    if q.scheme != "int8":
+        raise ModelError(f"unknown quantization scheme '{q.scheme}' (int8 is supported)")
+    if _pipeline_for(graph) == "int8":  # already integer (TFLite int8, QDQ/QOperator ONNX)
+        if q.calib is not None or q.calib_random:
+            raise ModelError("the model is already quantized: drop --calib / --calib-random")
+        return graph, {"scheme": "already int8 (imported)"}
+    names = list(graph.inputs)
+    shapes = [graph.tensor(t).shape for t in names]
+    if q.calib is None and not q.calib_random:
+        raise ModelError("--quantize int8 needs calibration data: --calib samples.npz (or --calib-random for a quick, inaccurate try)")
+    if isinstance(q.calib, list):
+        samples = q.calib
+    elif q.calib is not None:
+        samples = load_calibration(q.calib, names, shapes)
+    else:
+        samples = random_calibration(shapes)
+    graph = run_pipeline(graph, [r for r in quantize_int8.PASS.requires])
+    sink: list = []
+    cfg = quantize_int8.QuantizeConfig(samples, q.observer or DEFAULT_OBSERVER, q.bias_correction, q.calib is None)
+    graph = quantize_int8.make_pass(cfg, sink)(graph)
+    info = sink[0].to_json()
+    if q.calib is None:
+        info["warning"] = RANDOM_WARNING
+    return graph, info
 
 
 def _pipeline_for(graph: Graph) -> str:
@@ -95,6 +143,8 @@ def compile_model(
     progress: Progress | None = None,
     board: "str | Board | None" = None,
     harness: str = "edgec",
+    quantize: "QuantizeOptions | None" = None,
+    kernels: str = "auto",
 ) -> CompileResult:
     brd = _board(board)
     if brd is not None:
@@ -111,11 +161,20 @@ def compile_model(
 
     say("loading model", 0, 1)
     graph = load_model(model, input_shapes)
+    quant_info = None
+    if quantize is not None:
+        say("quantizing (calibration)", 0, 1)
+        graph, quant_info = _quantize(graph, quantize)
+    elif getattr(graph, "quantization", None) is not None:
+        quant_info = graph.quantization
+    if quant_info is None and _pipeline_for(graph) == "int8" and Path(model).suffix.lower() == ".onnx":
+        quant_info = {"scheme": "imported quantized ONNX"}
     graph = run_pipeline(graph, _pipeline_for(graph))
     timings["frontend_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    layers, ks = build_layers(graph, f"edgec_{graph.name}", lambda i, n, what: say(f"kernel {what}", i, n), dsp=tgt.dsp)
+    layers, ks = build_layers(graph, f"edgec_{graph.name}", lambda i, n, what: say(f"kernel {what}", i, n), dsp=tgt.dsp,
+                              prefer=kernels)
     timings["lowering_s"] = time.perf_counter() - t1
     plan = plan_memory(graph, {L.index: L.scratch_bytes for L in layers if L.scratch_bytes})
     files = generate(graph, layers, ks, plan, tgt.name).files
@@ -126,7 +185,7 @@ def compile_model(
         weight_bytes=sum(t.nbytes for t in graph.constants()),
         arena_bytes=plan.arena_size,
     )
-    result = CompileResult(graph, layers, ks, plan, tgt, files, totals, None, timings, board=brd)
+    result = CompileResult(graph, layers, ks, plan, tgt, files, totals, None, timings, board=brd, quantization=quant_info)
 
     work = Path(tempfile.mkdtemp(prefix="edgec-"))
     try:
@@ -142,6 +201,8 @@ def compile_model(
             _fill_sizes(result)
             check_budget(result, flash_kb, ram_kb)
         extra = {"source_model": str(model), "board": brd.name if brd else None, "totals": _totals_json(result)}
+        if quant_info is not None:
+            extra["quantization"] = dict(quant_info, io_layout="int8 C API; rank-4 inputs/outputs NHWC (ONNX NCHW transposed)")
         files["metadata.json"] = metadata(graph, layers, plan, tgt.name, extra)
         (src / "metadata.json").write_text(files["metadata.json"])
         if brd is not None and build:

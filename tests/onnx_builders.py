@@ -44,3 +44,34 @@ def conv_bn_relu(rng: np.random.Generator, c_in=3, c_out=4, hw=8) -> onnx.ModelP
     ]
     inits = [init("w", w), init("b", b), init("s", scale), init("bb", bias), init("m", mean), init("v", var)]
     return model(nodes, [f32("x", [1, c_in, hw, hw])], [f32("y", [1, c_out, hw, hw])], inits)
+
+
+def host_vs_onnxruntime(path: Path, *, xs=None, seed: int = 0, scale: float = 1.0, rtol: float = 1e-4, atol: float = 1e-4,
+                        input_shapes=None, runs: int = 1):
+    """Compile `path` for the host, run the generated C and onnxruntime on the
+    same inputs and assert they agree. With runs=2 the C runs twice over the same
+    (dirty) arena and must give identical bytes. Returns (result, xs, ys, refs)."""
+    import onnxruntime as ort
+
+    from edgec.compiler import compile_model
+    from edgec.hostrun import host_model_for
+
+    r = compile_model(path, "host", build=False, input_shapes=input_shapes)
+    if xs is None:
+        rng = np.random.default_rng(seed)
+        xs = [(scale * rng.standard_normal(r.graph.tensor(i).shape)).astype(np.float32) for i in r.graph.inputs]
+    host = host_model_for(r)
+    try:
+        ys = host.run(xs)
+        again = [host.run(xs) for _ in range(runs - 1)]
+    finally:
+        host.close()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    refs = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), xs)})
+    assert len(ys) == len(refs)
+    for y, ref in zip(ys, refs):
+        np.testing.assert_allclose(y, ref, rtol=rtol, atol=atol)
+    for other in again:
+        for y, y2 in zip(ys, other):
+            np.testing.assert_array_equal(y, y2)
+    return r, xs, ys, refs

@@ -13,28 +13,12 @@ from edgec.compiler import compile_model
 from edgec.errors import EdgecError, ModelError, UnsupportedOpsError
 from edgec.frontend import load_onnx, parse_input_shapes
 from edgec.frontend.onnx_frontend import MAX_OPSET, MIN_OPSET
-from edgec.hostrun import host_model_for
-from onnx_builders import f32, init, model, save
+from onnx_builders import f32, host_vs_onnxruntime, init, model, save
 
 
 def _host_vs_ort(path, xs=None, input_shapes=None, seed=0):
-    r = compile_model(path, "host", build=False, input_shapes=input_shapes)
-    if xs is None:
-        rng = np.random.default_rng(seed)
-        xs = [rng.standard_normal(r.graph.tensor(i).shape).astype(np.float32) for i in r.graph.inputs]
-    host = host_model_for(r)
-    try:
-        ys = host.run(xs)
-    finally:
-        host.close()
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    refs = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), xs)})
-    for y, ref in zip(ys, refs):
-        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
-    return r
+    return host_vs_onnxruntime(path, xs=xs, input_shapes=input_shapes, seed=seed, atol=1e-5)[0]
 
-
-# ---- constant folding ------------------------------------------------------------
 
 def _torch_style_flatten(batch_dim=1, dynamic=False) -> onnx.ModelProto:
     """x -> Shape -> Gather(0) -> Unsqueeze -> Concat([n, -1]) -> Reshape(x) -> Gemm -> Relu,

@@ -59,3 +59,79 @@ def test_int8_build_for_cortex_m(name, tmp_path):
         assert any(f.endswith("_s8.c") for f in r.files)
         model_h = (tmp_path / f"{name}-{target}" / "model.h").read_text()
         assert "const int8_t *" in model_h and "_INPUT0_SCALE" in model_h
+
+
+@pytest.mark.parametrize("name", ["kws_ref_model", "pretrainedResnet_quant", "ad01_int8"])
+def test_tvm_generated_int8_kernels_bit_exact(name):
+    """The second implementation: integer kernels generated through TVM (Relax
+    emit_te -> TIR -> C, requantization written in TIR) match TFLite Micro too."""
+    path = MODELS / f"{name}.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    r = compile_model(path, "host", build=False, kernels="tvm")
+    kinds = {L.op: L.kind for L in r.layers}
+    assert kinds.get("FullyConnected") == "tvm"
+    assert all(k in ("tvm", "alias") for op, k in kinds.items() if op != "Softmax")
+    host = host_model_for(r)
+    tflm = runtime.Interpreter.from_file(str(path))
+    rng = np.random.default_rng(99)
+    differing = 0
+    try:
+        for _ in range(10):
+            x = rng.integers(-128, 128, size=host.input_shapes[0], dtype=np.int8)
+            tflm.set_input(x, 0)
+            tflm.invoke()
+            differing += int(np.count_nonzero(host.run([x])[0].reshape(-1) != np.asarray(tflm.get_output(0)).reshape(-1)))
+    finally:
+        host.close()
+    assert differing == 0
+
+
+@pytest.mark.parametrize("op,opts", [("ADD", "AddOptions"), ("MUL", "MulOptions")])
+def test_broadcast_falls_back_to_the_tvm_kernel(tmp_path, op, opts):
+    """runtime_c's int8 add/mul take equal shapes or a scalar; a general
+    broadcast goes to the TVM-generated kernel, still bit-exact with TFLite Micro."""
+    from test_tflite_frontend import _tflm, act, build_tflite
+
+    tensors = [act("a", (1, 4, 5, 6), 0.04, -7), act("b", (1, 1, 1, 6), 0.11, 12), act("y", (1, 4, 5, 6), 0.09, 3)]
+    data = build_tflite(tensors, [dict(op=op, inputs=[0, 1], outputs=[2], options=(opts, dict(FusedActivationFunction=1)))],
+                        [0, 1], [2])
+    p = tmp_path / "b.tflite"
+    p.write_bytes(data)
+    r = compile_model(p, "host", build=False)
+    assert [L.kind for L in r.layers] == ["tvm"]
+    host = host_model_for(r)
+    it = _tflm(data)
+    rng = np.random.default_rng(3)
+    try:
+        for _ in range(3):
+            xs = [rng.integers(-128, 128, (1, 4, 5, 6), dtype=np.int8), rng.integers(-128, 128, (1, 1, 1, 6), dtype=np.int8)]
+            for k, x in enumerate(xs):
+                it.set_input(x, k)
+            it.invoke()
+            assert np.array_equal(host.run(xs)[0], it.get_output(0))
+    finally:
+        host.close()
+
+
+def test_validate_cli_against_tflite(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgec.cli import main
+
+    path = MODELS / "ad01_int8.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    cli = CliRunner()
+    res = cli.invoke(main, ["validate", str(path), "--runs", "5", "--json", str(tmp_path / "v.json")])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "v.json").read_text())
+    tflm = rep["references"][0]
+    assert tflm["name"] == "TFLite Micro" and tflm["compared"] == 5 * 640 and tflm["differing"] == 0
+    out = tmp_path / "b"
+    assert cli.invoke(main, ["compile", str(path), "-o", str(out), "-q"]).exit_code == 0
+    res = cli.invoke(main, ["validate", str(out), "--against", "tflite", "--runs", "3"])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact" in res.stdout

@@ -9,17 +9,14 @@ cases run the generated C on the host against onnxruntime.
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from edgec.compiler import compile_model
 from edgec.frontend import load_onnx
-from edgec.hostrun import host_model_for
 from edgec.ir import Graph, Node, Tensor
 from edgec.passes.eliminate_identity import PASS
 from edgec.passes.pipeline import PIPELINES, get_pass, run_pipeline
-from onnx_builders import f32, init, model, save
+from onnx_builders import f32, host_vs_onnxruntime, init, model, save
 
 SHAPE = [1, 4, 3, 3]
 
@@ -33,19 +30,7 @@ def _structure(g: Graph) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
 
 
 def _host_vs_ort(m, tmp_path, xs):
-    p = save(m, tmp_path / "e2e.onnx")
-    r = compile_model(p, "host", build=False)
-    host = host_model_for(r)
-    try:
-        ys = host.run(xs)
-    finally:
-        host.close()
-    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    refs = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), xs)})
-    assert len(ys) == len(refs)
-    for y, ref in zip(ys, refs):
-        np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
-    return r
+    return host_vs_onnxruntime(save(m, tmp_path / "e2e.onnx"), xs=xs, rtol=1e-5, atol=1e-6)[0]
 
 
 def test_pass_metadata():

@@ -9,34 +9,21 @@ onnxruntime. Cases where folding must not happen keep the BN node.
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from edgec.compiler import compile_model
 from edgec.frontend import load_onnx
-from edgec.hostrun import host_model_for
 from edgec.ir import Graph, Node, Tensor
-from edgec.ops.registry import lookup
+from edgec.ir.interpret import run_reference
 from edgec.passes.fold_batchnorm import PASS
 from edgec.passes.pipeline import run_pipeline
-from onnx_builders import conv_bn_relu, f32, init, model, save
+from onnx_builders import conv_bn_relu, f32, host_vs_onnxruntime, init, model, save
 
 
 # ---- helpers -----------------------------------------------------------------
 
 def evaluate(g: Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Run a graph with the ops' NumPy references (fused epilogues included)."""
-    env: dict[str, np.ndarray] = {t.name: t.data for t in g.constants()}
-    env.update(feeds)
-    for n in g.nodes:
-        outs = lookup(n.op, n.domain).reference(n, [env[i] if i else None for i in n.inputs])
-        for e in n.attrs.get("_epilogue", ()):
-            outs = lookup(e.op, e.domain).reference(e, [outs[0]] + [env[i] if i else None for i in e.inputs[1:]])
-        for o, v in zip(n.outputs, outs):
-            if o:
-                env[o] = np.asarray(v)
-    return [env[o] for o in g.outputs]
+    return run_reference(g, feeds)
 
 
 def _rand_feeds(g: Graph, seed=0) -> dict[str, np.ndarray]:
@@ -68,20 +55,7 @@ def _load(m, tmp_path, name="m.onnx"):
 
 
 def _host_vs_ort(m, tmp_path, seed=0):
-    p = save(m, tmp_path / "e2e.onnx")
-    r = compile_model(p, "host", build=False)
-    rng = np.random.default_rng(seed)
-    xs = [rng.standard_normal(r.graph.tensor(i).shape).astype(np.float32) for i in r.graph.inputs]
-    host = host_model_for(r)
-    try:
-        ys = host.run(xs)
-    finally:
-        host.close()
-    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    refs = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), xs)})
-    for y, ref in zip(ys, refs):
-        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
-    return r
+    return host_vs_onnxruntime(save(m, tmp_path / "e2e.onnx"), seed=seed)[0]
 
 
 def _ops(g: Graph) -> list[str]:

@@ -9,18 +9,15 @@ the right values in every output array.
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
-from edgec.compiler import compile_model
 from edgec.frontend import load_onnx
-from edgec.hostrun import host_model_for
 from edgec.ir import Graph, Node, Tensor
 from edgec.passes.insert_output_copies import PASS, alias_root
 from edgec.passes.memory_plan import output_roots, plan_memory
 from edgec.passes.pipeline import run_pipeline
-from onnx_builders import f32, init, model, save
+from onnx_builders import f32, host_vs_onnxruntime, init, model, save
 
 S = [2, 3]
 
@@ -34,20 +31,7 @@ def _copies(g: Graph) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
 
 
 def _host_vs_ort(m, tmp_path, seed=0):
-    p = save(m, tmp_path / "e2e.onnx")
-    r = compile_model(p, "host", build=False)
-    rng = np.random.default_rng(seed)
-    xs = [rng.standard_normal(r.graph.tensor(i).shape).astype(np.float32) for i in r.graph.inputs]
-    host = host_model_for(r)
-    try:
-        ys = host.run(xs)
-    finally:
-        host.close()
-    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    refs = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), xs)})
-    assert len(ys) == len(refs)
-    for y, ref in zip(ys, refs):
-        np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+    r, xs, ys, _ = host_vs_onnxruntime(save(m, tmp_path / "e2e.onnx"), seed=seed, rtol=1e-5, atol=1e-6)
     return r, xs, ys
 
 

@@ -16,6 +16,8 @@ import importlib
 from pathlib import Path
 
 import numpy as np
+
+from edgec.ir import interpret
 import pytest
 
 from edgec.errors import EdgecError, InputFileError, UnsupportedOpsError
@@ -54,14 +56,8 @@ def _model(key: str) -> Path:
 
 
 def run_reference(graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run a Graph with its ops' NumPy references, in (topological) node order."""
-    vals = dict(feeds)
-    for n in graph.nodes:
-        d = lookup(n.op, n.domain)
-        xs = [None if not i else (vals[i] if i in vals else graph.tensors[i].data) for i in n.inputs]
-        for o, v in zip(n.outputs, d.reference(n, xs)):
-            vals[o] = v
-    return vals
+    """Every tensor's value when the graph runs with its ops' NumPy references."""
+    return interpret.run_reference(graph, feeds, keep_all=True)
 
 
 def _tflm(path_or_bytes, preserve: bool = False):

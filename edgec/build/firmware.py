@@ -9,9 +9,15 @@ numbers.
     image.elf, image.bin, image.load_address, image.sizes, image.peak_sram_bytes
 
 Generated per build (in <out_dir>/src/): `firmware_info.c` (the INFO JSON,
-the model hash, the model's static input/output buffers and a generic run
-function), `firmware_model.c` (model.c compiled with the per-layer profiling
-hooks) and `edgec_memory.ld` (the MEMORY regions, from board.toml).
+the model hash, the model's static input/output buffers with their dtype and
+quantization, the MLPerf Tiny data conversions and a generic run function),
+`firmware_model.c` (model.c compiled with the per-layer profiling hooks) and
+`edgec_memory.ld` (the MEMORY regions, from board.toml). The model's C is
+model.c, model_kernels.c and, for integer models, the runtime_c kernel
+sources the compile copied next to them (`edgec_*_s8.c` + headers).
+
+Tensors are dtype-generic: float32 and int8 (also uint8/int16/int32) graph
+inputs and outputs, moved as raw bytes in the C API's element type.
 """
 
 from __future__ import annotations
@@ -36,7 +42,27 @@ HARNESSES = ("edgec", "mlperf")
 """`edgec`: the serial command server (docs/protocol.md); `mlperf`: the MLPerf Tiny / EEMBC DUT text mode."""
 
 MODEL_FILES = ("model.c", "model_kernels.c", "model.h")
-"""The files the model hash covers, in this order (as edgec.device.session.model_hash)."""
+"""The files the model hash covers first, in this order (then the runtime kernel files, see model_hash)."""
+
+DTYPES: dict[str, tuple[str, int, int]] = {
+    # dtype -> (C type, bytes per element, the code edgec_firmware.h gives it)
+    "float32": ("float", 4, 1),
+    "int8": ("int8_t", 1, 2),
+    "uint8": ("uint8_t", 1, 3),
+    "int16": ("int16_t", 2, 4),
+    "int32": ("int32_t", 4, 5),
+}
+"""Graph input/output dtypes the firmware moves (docs/protocol.md)."""
+
+MLPERF_MODEL_IDS = {
+    # MLPerf Tiny reference model files (mlcommons/tiny) -> the benchmark's model id
+    "kws_ref_model": "kws01", "kws_ref_model_float32": "kws01",
+    "vww_96_int8": "vww01", "vww_96_float": "vww01",
+    "pretrainedResnet_quant": "ic01", "pretrainedResnet": "ic01",
+    "ad01_int8": "ad01", "ad01_fp32": "ad01",
+    "str_ww_ref_model": "sww01",
+}
+"""Default `mlperf_model` for the MLPerf Tiny reference models, by model name."""
 
 PROTOCOL_VERSION = 1
 MAX_INFO_BYTES = 0xFFFF  # INFO's `u16 total`
@@ -67,6 +93,8 @@ class FirmwareImage:
     flash_by_object: dict[str, int] = field(default_factory=dict)  # flash bytes per object after --gc-sections
     boot_stub: Path | None = None  # emulated boards: 8-byte vector at flash_base to boot without the bootloader
     flash_base: int = 0
+    model_objects: list[str] = field(default_factory=list)  # the objects of the model: model.c, kernels, runtime_c kernels
+    options: dict[str, Any] = field(default_factory=dict)  # build options: kernels ("dsp"/"portable"), layer_profile
 
     @property
     def flash_bytes(self) -> int:
@@ -80,7 +108,9 @@ class FirmwareImage:
 
     @property
     def model_flash_bytes(self) -> int:
-        return sum(n for obj, n in self.flash_by_object.items() if obj.startswith(("firmware_model", "model_kernels")))
+        """Flash of the model: its weights, run function, kernels (TVM and runtime_c), after --gc-sections."""
+        objs = set(self.model_objects) or {"firmware_model.o", "model_kernels.o"}
+        return sum(n for obj, n in self.flash_by_object.items() if obj in objs)
 
     def qemu_images(self) -> list[tuple[Path, int]]:
         """Images for edgec.device.qemu.start() that boot the application
@@ -104,29 +134,48 @@ class FirmwareImage:
 # --- inputs --------------------------------------------------------------------
 
 
+_RUNTIME_FILE = re.compile(r"^edgec_[A-Za-z0-9_]+\.[ch]$")
+
+
+def runtime_file_names(names: Any) -> list[str]:
+    """The runtime_c kernel files a compile copied into the build folder
+    (`edgec_*_s8.c`, their headers), sorted: compiled and hashed with the model."""
+    return sorted(n for n in names if _RUNTIME_FILE.match(n))
+
+
 def _model_files(result_or_out_dir: Any) -> dict[str, str]:
-    """model.c, model_kernels.[ch], model.h and metadata.json, from a CompileResult or a build folder."""
+    """model.c, model_kernels.[ch], model.h, metadata.json and the runtime kernel
+    files, from a CompileResult or a build folder."""
     need = ("model.c", "model_kernels.c", "model_kernels.h", "model.h", "metadata.json")
     if isinstance(result_or_out_dir, (str, Path)):
         folder = Path(result_or_out_dir)
         missing = [n for n in need if not (folder / n).is_file()]
         if missing:
             raise BuildError(f"{folder} is not an edgec build folder (missing {', '.join(missing)}); run `edgec compile`")
-        return {n: (folder / n).read_text(encoding="utf-8") for n in need}
+        names = [*need, *runtime_file_names(p.name for p in folder.iterdir() if p.is_file())]
+        return {n: (folder / n).read_text(encoding="utf-8") for n in names}
     files = getattr(result_or_out_dir, "files", None)
     if not isinstance(files, Mapping):
         raise TypeError("build_firmware needs a CompileResult or the path of an edgec build folder")
     missing = [n for n in need if n not in files]
     if missing:
         raise BuildError(f"the compile result has no {', '.join(missing)}")
-    return {n: files[n] for n in need}
+    return {n: files[n] for n in [*need, *runtime_file_names(files)]}
 
 
 def model_hash(files: Mapping[str, str]) -> str:
+    """CRC32 of model.c, model_kernels.c, model.h, then the runtime kernel files
+    (`edgec_*.c/.h`, sorted by name) when the model uses any: what INFO's model_hash is."""
     crc = 0
-    for name in MODEL_FILES:
+    for name in [*MODEL_FILES, *runtime_file_names(files)]:
         crc = zlib.crc32(files[name].encode("utf-8"), crc)
     return f"{crc:08x}"
+
+
+def mlperf_model_id(model_name: str) -> str:
+    """The MLPerf Tiny id (kws01, vww01, ic01, ad01, sww01) of a reference model, else the model name."""
+    ids = {k.lower(): v for k, v in MLPERF_MODEL_IDS.items()}  # model names are lower-cased identifiers
+    return ids.get(model_name.lower(), model_name)
 
 
 # --- generated sources ------------------------------------------------------------
@@ -142,12 +191,36 @@ def _c_string(text: str, width: int = 96) -> str:
     return "\n".join(out) if out else '    ""'
 
 
-def _info_json(meta: dict[str, Any], board: Board, mhash: str, harness: str) -> dict[str, Any]:
+def _tensor_dtype(t: dict[str, Any]) -> tuple[str, int, int]:
+    dt = t["dtype"]
+    if dt not in DTYPES:
+        raise BuildError(f"the firmware moves {', '.join(DTYPES)} tensors; '{t['name']}' is {dt}")
+    return DTYPES[dt]
+
+
+def _elements(t: dict[str, Any]) -> int:
+    n = 1
+    for d in t["shape"]:
+        n *= int(d)
+    return n
+
+
+def _quant(t: dict[str, Any]) -> tuple[float, int] | None:
+    """(scale, zero_point) of a per-tensor quantized graph input/output, else None."""
+    scale, zp = t.get("scale"), t.get("zero_point")
+    if scale is None or zp is None or isinstance(scale, (list, tuple)) or isinstance(zp, (list, tuple)):
+        return None
+    return float(scale), int(zp)
+
+
+def _info_json(meta: dict[str, Any], board: Board, mhash: str, harness: str, options: Mapping[str, Any]) -> dict[str, Any]:
     def tensor(t: dict[str, Any]) -> dict[str, Any]:
-        n = 1
-        for d in t["shape"]:
-            n *= int(d)
-        return {"name": t["name"], "shape": list(t["shape"]), "dtype": t["dtype"], "bytes": n * 4}
+        _, size, _ = _tensor_dtype(t)
+        d: dict[str, Any] = {"name": t["name"], "shape": list(t["shape"]), "dtype": t["dtype"], "bytes": _elements(t) * size}
+        q = _quant(t)
+        if q is not None:
+            d["scale"], d["zero_point"] = q
+        return d
 
     return {
         "protocol": PROTOCOL_VERSION,
@@ -161,20 +234,60 @@ def _info_json(meta: dict[str, Any], board: Board, mhash: str, harness: str) -> 
         "inputs": [tensor(t) for t in meta["inputs"]],
         "outputs": [tensor(t) for t in meta["outputs"]],
         "arena": int(meta["arena_bytes"]),
+        "kernels": options["kernels"],
+        "layer_profile": bool(options["layer_profile"]),
         "layers": len(meta["layers"]),
         "layer_names": [L["name"] for L in meta["layers"]],
     }
 
 
-def _firmware_info_c(meta: dict[str, Any], info: dict[str, Any], mlperf_model: str) -> str:
+def _c_float(x: float) -> str:
+    """An exact float32 literal (C99 hex float)."""
+    import numpy as np
+
+    f = float(np.float32(x))
+    if f == 0.0:
+        return "0.0f"
+    return f"{f.hex()}f"
+
+
+MLPERF_INPUT_RAW, MLPERF_INPUT_U8_TO_S8, MLPERF_INPUT_F32_TO_S8 = 0, 1, 2
+MLPERF_RESULT_VALUES, MLPERF_RESULT_MSE = 0, 1
+
+
+def mlperf_modes(meta: dict[str, Any], mlperf_model: str) -> tuple[int, int]:
+    """How the MLPerf Tiny harness converts the runner's data and reports results,
+    as the reference firmware of each benchmark does (mlcommons/tiny
+    benchmark/reference_submissions/*/submitter_implemented.cpp):
+
+    - input: kws01 sends int8 features (raw); vww01 and ic01 send uint8 pixels,
+      which the reference turns into int8 by subtracting 128; ad01 sends float32
+      features, which the reference quantizes with the input's scale and zero point.
+      Only for int8 model inputs; a float model takes the bytes as they are.
+    - results: every output value (int8 outputs dequantized, `(float)(q - zp) * scale`,
+      the reference's DequantizeInt8ToFloat); ad01 reports one value, the mean squared
+      error between the dequantized output and the float input (the anomaly score).
+    """
+    ins, outs = meta["inputs"], meta["outputs"]
+    in_mode, res_mode = MLPERF_INPUT_RAW, MLPERF_RESULT_VALUES
+    single_int8 = len(ins) == 1 and ins[0]["dtype"] == "int8" and _quant(ins[0]) is not None
+    if mlperf_model in ("vww01", "ic01") and single_int8:
+        in_mode = MLPERF_INPUT_U8_TO_S8
+    if mlperf_model == "ad01":
+        if single_int8:
+            in_mode = MLPERF_INPUT_F32_TO_S8
+        if len(ins) == 1 and len(outs) == 1 and _elements(ins[0]) == _elements(outs[0]) and \
+                ins[0]["dtype"] in ("int8", "float32") and outs[0]["dtype"] in ("int8", "float32"):
+            res_mode = MLPERF_RESULT_MSE
+    return in_mode, res_mode
+
+
+def _firmware_info_c(meta: dict[str, Any], info: dict[str, Any], mlperf_model: str, harness: str) -> str:
     name = meta["model"]
     up = f"EDGEC_{name.upper()}"
     text = json.dumps(info, separators=(",", ":"), ensure_ascii=True)
     if len(text) > MAX_INFO_BYTES:
         raise BuildError(f"INFO for model '{name}' is {len(text)} bytes; the protocol allows {MAX_INFO_BYTES}")
-    for t in meta["inputs"] + meta["outputs"]:
-        if t["dtype"] != "float32":
-            raise BuildError(f"the firmware moves float32 tensors; '{t['name']}' is {t['dtype']}")
     lines = [
         f"/* Generated by edgec {__version__} (edgec/build/firmware.py) for model '{name}'. Do not edit. */",
         "#include <stdint.h>",
@@ -187,44 +300,67 @@ def _firmware_info_c(meta: dict[str, Any], info: dict[str, Any], mlperf_model: s
         f"const char edgec_fw_model_name[] = {json.dumps(name)};",
         f"const char edgec_fw_mlperf_model[] = {json.dumps(mlperf_model)};",
         "",
-        "/* Static tensors: the protocol writes inputs and reads outputs here. */",
+        "/* Static tensors: the protocol writes inputs and reads outputs here (the C API's element types). */",
     ]
     ins = [f"edgec_fw_in{k}" for k in range(len(meta["inputs"]))]
     outs = [f"edgec_fw_out{k}" for k in range(len(meta["outputs"]))]
-    for k, v in enumerate(ins):
-        lines.append(f"static float {v}[{up}_INPUT{k}_SIZE] __attribute__((aligned(16)));")
-    for k, v in enumerate(outs):
-        lines.append(f"static float {v}[{up}_OUTPUT{k}_SIZE] __attribute__((aligned(16)));")
+    for kind, names, tensors in (("INPUT", ins, meta["inputs"]), ("OUTPUT", outs, meta["outputs"])):
+        for k, (v, t) in enumerate(zip(names, tensors)):
+            ctype = _tensor_dtype(t)[0]
+            lines.append(f"static {ctype} {v}[{up}_{kind}{k}_SIZE] __attribute__((aligned(16))); /* {t['dtype']} {t['name']!r} */")
 
-    def table(cname: str, names: list[str]) -> list[str]:
-        body = ", ".join(f"{{(uint8_t *){v}, (uint32_t)sizeof {v}}}" for v in names) or "{0, 0}"
+    def table(cname: str, names: list[str], tensors: list[dict[str, Any]]) -> list[str]:
+        rows = []
+        for v, t in zip(names, tensors):
+            _, size, code = _tensor_dtype(t)
+            scale, zp = _quant(t) or (0.0, 0)
+            rows.append(f"    {{(uint8_t *){v}, (uint32_t)sizeof {v}, {code}u, {size}u, {_c_float(scale)}, {zp}}},")
+        body = rows or ["    {0, 0, 0, 0, 0.0f, 0},"]
         return [
-            f"const edgec_fw_tensor_t {cname}[] = {{{body}}};",
+            f"const edgec_fw_tensor_t {cname}[] = {{",
+            *body,
+            "};",
             f"const uint32_t edgec_fw_num_{cname.split('_')[-1]} = {len(names)}u;",
         ]
 
-    lines += ["", *table("edgec_fw_inputs", ins), *table("edgec_fw_outputs", outs), ""]
+    lines += ["", *table("edgec_fw_inputs", ins, meta["inputs"]), *table("edgec_fw_outputs", outs, meta["outputs"]), ""]
     lines += [
         f"uint64_t edgec_fw_profile[{up}_NUM_LAYERS > 0 ? {up}_NUM_LAYERS : 1];",
         "uint64_t edgec_fw_profile_t0;",
         f"const uint32_t edgec_fw_num_layers = {up}_NUM_LAYERS;",
         "",
         "int edgec_fw_run(void) {",
-        f"    static const float *const in[] = {{{', '.join(ins) or '0'}}};",
-        f"    static float *const out[] = {{{', '.join(outs) or '0'}}};",
+        f"    static const void *const in[] = {{{', '.join(ins) or '0'}}};",
+        f"    static void *const out[] = {{{', '.join(outs) or '0'}}};",
         f"    return edgec_{name}_run_v(in, out);",
         "}",
         "",
     ]
+    if harness == "mlperf":
+        in_mode, res_mode = mlperf_modes(meta, mlperf_model)
+        n_f32 = _elements(meta["inputs"][0]) if in_mode == MLPERF_INPUT_F32_TO_S8 else 0
+        lines += [
+            "/* MLPerf Tiny data conversions (edgec.build.firmware.mlperf_modes). */",
+            f"const uint8_t edgec_fw_mlperf_input_mode = {in_mode}u;",
+            f"const uint8_t edgec_fw_mlperf_result_mode = {res_mode}u;",
+            f"float edgec_fw_mlperf_f32[{max(n_f32, 1)}] __attribute__((aligned(16))); /* ad01: the runner's float32 input */",
+            f"const uint32_t edgec_fw_mlperf_f32_len = {n_f32}u;",
+            "",
+        ]
     return "\n".join(lines)
 
 
-def _firmware_model_c(meta: dict[str, Any]) -> str:
+def _firmware_model_c(meta: dict[str, Any], layer_profile: bool = True) -> str:
     name = meta["model"]
-    return (
-        f"/* Generated by edgec {__version__}: the model with per-layer profiling. Do not edit. */\n"
+    hooks = (
         '#include "edgec_profile.h" /* EDGEC_PROFILE_BEGIN/END before model.c sees its no-op defaults */\n'
-        '#include "model.c"\n'
+        if layer_profile
+        else "/* built without per-layer profiling: model.c's EDGEC_PROFILE_BEGIN/END stay no-ops */\n"
+    )
+    return (
+        f"/* Generated by edgec {__version__}: the model{' with per-layer profiling' if layer_profile else ''}. Do not edit. */\n"
+        + hooks
+        + '#include "model.c"\n'
         "\n"
         '#include "edgec_firmware.h"\n'
         "\n"
@@ -377,13 +513,21 @@ def build_firmware(
     *,
     mlperf_model: str | None = None,
     defines: Mapping[str, str] | None = None,
+    portable_kernels: bool = False,
+    layer_profile: bool = True,
 ) -> FirmwareImage:
     """Compile and link the firmware for `board` into `out_dir`.
 
     `result_or_out_dir`: a CompileResult, or the folder `edgec compile -o` wrote.
     `harness`: "edgec" (the serial command server) or "mlperf" (the MLPerf Tiny
     DUT text mode); `mlperf_model` is the model id it reports (kws01, vww01,
-    ic01, ad01; default: the model name). Produces firmware.elf, firmware.bin
+    ic01, ad01; default: the id of an MLPerf Tiny reference model, else the model
+    name); it also picks the reference firmware's data conversions (mlperf_modes).
+    `portable_kernels`: compile the runtime_c int8 kernels' portable C path even on a
+    DSP core (defines EDGEC_KERNELS_PORTABLE and EDGEC_NO_DSP), to compare the two
+    paths. `layer_profile=False` leaves model.c's per-layer hooks as no-ops (PROFILE
+    then reads zeros): the INVOKE count is the model alone. `defines`: extra
+    preprocessor defines for every source. Produces firmware.elf, firmware.bin
     (objcopy -O binary: the bytes from app_base), firmware.map, build.log,
     firmware.json and, for emulated boards, boot_stub.bin. Raises BuildError
     (one line) on a failed build, "model too big for board ..." when a linker
@@ -403,7 +547,25 @@ def build_firmware(
         raise BuildError(f"model name {name!r} is not a C identifier")
     target = load_target(board.target)
     mhash = model_hash(files)
-    info = _info_json(meta, board, mhash, harness)
+    kernel_sources = [n for n in runtime_file_names(files) if n.endswith(".c")]
+    if kernel_sources and target.dsp and not portable_kernels:
+        # the DSP kernels need the scratch the arena planner reserved for a DSP target
+        try:
+            planned_dsp = load_target(meta.get("target", board.target)).dsp
+        except TargetError:
+            planned_dsp = True
+        if not planned_dsp:
+            raise BuildError(
+                f"model '{name}' was compiled for {meta.get('target')} (portable int8 kernels, no DSP scratch in its "
+                f"arena); {board.name} ({board.target}) would run the DSP kernels: compile for {board.target} "
+                f"(--board {board.name}) or build the firmware with portable kernels")
+    options = {
+        # the runtime_c int8 kernels' code path (None: the model uses none, e.g. a float model)
+        "kernels": ("dsp" if target.dsp and not portable_kernels else "portable") if kernel_sources else None,
+        "layer_profile": bool(layer_profile),
+    }
+    info = _info_json(meta, board, mhash, harness, options)
+    mlperf_model = mlperf_model or mlperf_model_id(name)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -416,13 +578,14 @@ def build_firmware(
     src.mkdir()
     for fname, text in files.items():
         (src / fname).write_text(text, encoding="utf-8")
-    (src / "firmware_info.c").write_text(_firmware_info_c(meta, info, mlperf_model or name), encoding="utf-8")
-    (src / "firmware_model.c").write_text(_firmware_model_c(meta), encoding="utf-8")
+    (src / "firmware_info.c").write_text(_firmware_info_c(meta, info, mlperf_model, harness), encoding="utf-8")
+    (src / "firmware_model.c").write_text(_firmware_model_c(meta, layer_profile), encoding="utf-8")
     (src / "edgec_memory.ld").write_text(_memory_ld(board), encoding="utf-8")
 
     fw = RUNTIME_DIR / "firmware"
     common = RUNTIME_DIR / "common"
-    sources = [src / "firmware_model.c", src / "model_kernels.c", src / "firmware_info.c", fw / "main.c"]
+    model_sources = [src / "firmware_model.c", src / "model_kernels.c", *(src / n for n in kernel_sources)]
+    sources = [*model_sources, src / "firmware_info.c", fw / "main.c"]
     if harness == "edgec":
         sources += [fw / "server.c", common / "edgec_cobs.c", common / "edgec_crc32.c"]
     else:
@@ -431,6 +594,11 @@ def build_firmware(
     all_defines = {**board_defines(board), **board.build.defines, **(defines or {})}
     if harness == "mlperf":
         all_defines["EDGEC_HARNESS_MLPERF"] = "1"
+    if portable_kernels:
+        # the kernels' DSP switch (runtime_c/kernels/edgec_nn_support.h): EDGEC_KERNELS_PORTABLE,
+        # and EDGEC_NO_DSP, its older spelling (the only one in d586220); both select the portable C path
+        all_defines["EDGEC_KERNELS_PORTABLE"] = "1"
+        all_defines["EDGEC_NO_DSP"] = "1"
     include_dirs = [src, RUNTIME_DIR / "include", board.folder, BOARDS_COMMON]
     extra = list(board.build.cflags)
     build = compile_objects(sources, target, out_dir / "obj", include_dirs, all_defines, extra_cflags=extra)
@@ -472,6 +640,8 @@ def build_firmware(
         flash_by_object=_flash_by_object(map_file.read_text(encoding="utf-8", errors="replace")),
         boot_stub=boot_stub,
         flash_base=board.flash_base,
+        model_objects=[o.name for o in build.objects[: len(model_sources)]],
+        options=options,
     )
     (out_dir / "firmware.json").write_text(json.dumps(image.summary(), indent=2, default=str) + "\n")
     return image

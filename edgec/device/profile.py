@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgec.device.link import Link
-from edgec.device.session import BuildFolder, check_board_model, run_on_board
+from edgec.device.session import BuildFolder, check_board_model, random_inputs, run_on_board
 
 
 @dataclass
@@ -61,8 +61,12 @@ class Profile:
 
 def profile_on_board(link: Link, build: BuildFolder, runs: int, seed: int = 0) -> Profile:
     info = check_board_model(link, build)
-    rng = np.random.default_rng(seed)
-    inputs = [rng.standard_normal(s).astype(np.float32) for s in build.input_shapes()]
+    if not info.get("layer_profile", True):
+        from edgec.errors import EdgecError
+
+        raise EdgecError(f"the firmware on the board was built without per-layer profiling (layer_profile=False); "
+                         f"build it with the default options to profile {build.name}")
+    inputs = random_inputs(build, np.random.default_rng(seed))  # in the model's dtypes (int8: -128..127)
     layers_meta = build.meta["layers"]
     totals, per_layer = [], []
     for _ in range(runs):

@@ -53,6 +53,7 @@ class EmitCtx:
     bb: relax.BlockBuilder
     inputs: Sequence[Tensor | None]
     outputs: Sequence[Tensor]
+    consts: Sequence[Any] = ()  # Relax params of the op's `relax_consts` tables, in order
 
     def emit(self, expr: Any) -> Any:
         return self.bb.emit(expr)
@@ -86,19 +87,24 @@ def build_primfunc(
     ins: Sequence[Tensor | None],
     outs: Sequence[Tensor],
     epilogue: Sequence[tuple[Node, Sequence[Tensor | None]]] = (),
+    consts: Sequence[Tensor] = (),
 ) -> tirx.PrimFunc:
-    """Relax -> (LegalizeOps, FuseOps, FuseTIR) -> one PrimFunc for the node."""
+    """Relax -> (LegalizeOps, FuseOps, FuseTIR) -> one PrimFunc for the node.
+
+    `consts`: the op's extra constant tables (`relax_consts`), passed after the
+    node's runtime inputs as parameters in<n>, in<n+1>, ..."""
     opdef = lookup(node.op, node.domain)
     assert opdef is not None and opdef.relax is not None, node.op
     bb = relax.BlockBuilder()
     arg_idx = kernel_args(node, opdef, ins)
     params = [relax.Var(f"in{k}", _struct(ins[i])) for k, i in enumerate(arg_idx)]
+    const_params = [relax.Var(f"in{len(params) + j}", _struct(t)) for j, t in enumerate(consts)]
     args: list[Any] = [None] * len(ins)
     for p, i in zip(params, arg_idx):
         args[i] = p
-    with bb.function("main", params):
+    with bb.function("main", params + const_params):
         with bb.dataflow():
-            ctx = EmitCtx(bb, ins, outs)
+            ctx = EmitCtx(bb, ins, outs, const_params)
             y = _bind(bb, opdef.relax(ctx, node, args))
             for act, act_ins in epilogue:
                 act_def = lookup(act.op, act.domain)

@@ -21,6 +21,12 @@ def _try(fn, *args) -> bool:
         return False
 
 
+KEEP_PREFIX = "keep_"
+"""Stages named keep_* are never inlined (only computed at their consumer): an
+emitter marks a stage whose expression its consumer would otherwise copy
+several times (e.g. the requantization chain of an int8 add)."""
+
+
 def _inline_all(sch: s_tir.Schedule) -> None:
     """Inline injective stages (forward, then into producers) to a fixpoint."""
     for inline in (sch.compute_inline, sch.reverse_compute_inline):
@@ -28,6 +34,8 @@ def _inline_all(sch: s_tir.Schedule) -> None:
         while progress:
             progress = False
             for blk in sch.get_child_blocks(sch.get_sblock("root")):
+                if sch.get(blk).name_hint.startswith(KEEP_PREFIX):
+                    continue
                 if _try(inline, blk):
                     progress = True
                     break

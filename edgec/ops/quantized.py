@@ -514,7 +514,10 @@ def _add_c(ctx, node):
         left_shift=int(a(node, "left_shift")), output_offset=int(a(node, "output_zp")),
         output_multiplier=int(a(node, "out_mult")), output_shift=int(a(node, "out_shift")),
         act_min=int(a(node, "act_min")), act_max=int(a(node, "act_max"))))
-    n1, n2 = _binary_sizes(ctx, node)
+    sizes = _binary_sizes(ctx, node)
+    if sizes is None:  # general broadcasting: the TVM kernel handles it
+        return None
+    n1, n2 = sizes
     return CCall("edgec_add_s8", [params, ctx.input(0), str(n1), ctx.input(1), str(n2), ctx.output()], ("edgec_add_s8.c",), 0, "add")
 
 
@@ -524,19 +527,11 @@ def _mul_c(ctx, node):
         input1_offset=-int(a(node, "in1_zp")), input2_offset=-int(a(node, "in2_zp")), output_offset=int(a(node, "output_zp")),
         output_multiplier=int(a(node, "out_mult")), output_shift=int(a(node, "out_shift")),
         act_min=int(a(node, "act_min")), act_max=int(a(node, "act_max"))))
-    n1, n2 = _binary_sizes(ctx, node)
+    sizes = _binary_sizes(ctx, node)
+    if sizes is None:
+        return None
+    n1, n2 = sizes
     return CCall("edgec_mul_s8", [params, ctx.input(0), str(n1), ctx.input(1), str(n2), ctx.output()], ("edgec_mul_s8.c",), 0, "mul")
-
-
-def _binary_kernel_check(node, ins):
-    why = _binary_check(node, ins)
-    if why:
-        return why
-    out = broadcast_shape(ins[0].shape, ins[1].shape)
-    size = int(np.prod(out, dtype=np.int64))
-    if any(t.size not in (1, size) for t in ins[:2]):
-        return f"broadcast of {ins[0].shape} with {ins[1].shape} (the int8 kernel takes equal shapes or a scalar)"
-    return None
 
 
 def _concat_c(ctx, node):
@@ -567,25 +562,237 @@ def _sigmoid_like_c(kind):
     return emit
 
 
+# =============================================================================
+# Kernels generated through TVM (Relax emit_te -> TIR -> C): the second
+# implementation of the integer ops, with TFLite's fixed-point requantization
+# written out in TIR (bit-exact with the runtime_c kernels and TFLite Micro).
+# =============================================================================
+
+def _mbqm_te(x, mult, shift):
+    """MultiplyByQuantizedMultiplier (TFLite, double rounding) on int32 TIR values."""
+    from tvm import tirx
+
+    i32, i64 = "int32", "int64"
+    left = tirx.max(shift, tirx.const(0, i32))
+    right = tirx.max(-shift, tirx.const(0, i32))
+    ab = tirx.Cast(i64, tirx.shift_left(x, left)) * tirx.Cast(i64, mult)
+    nudge = tirx.Select(ab >= tirx.const(0, i64), tirx.const(1 << 30, i64), tirx.const(1 - (1 << 30), i64))
+    high = tirx.Cast(i32, tirx.truncdiv(ab + nudge, tirx.const(1 << 31, i64)))
+    mask = tirx.shift_left(tirx.const(1, i32), right) - tirx.const(1, i32)
+    rem = tirx.bitwise_and(high, mask)
+    thr = tirx.shift_right(mask, tirx.const(1, i32)) + tirx.Select(high < tirx.const(0, i32), tirx.const(1, i32), tirx.const(0, i32))
+    return tirx.shift_right(high, right) + tirx.Select(rem > thr, tirx.const(1, i32), tirx.const(0, i32))
+
+
+def _clamp_s8(v, lo: int, hi: int, dtype: str = "int8"):
+    from tvm import tirx
+
+    return tirx.Cast(dtype, tirx.min(tirx.max(v, tirx.const(lo, "int32")), tirx.const(hi, "int32")))
+
+
+def _requant_consts(node, ins) -> list[np.ndarray]:
+    m, sh = _mult_shift(node)
+    return [m.astype(np.int32), sh.astype(np.int32)]
+
+
+def _conv_like_te(node, depthwise: bool):
+    from tvm import te, tirx
+
+    sh_, sw_ = attr(node, "strides", (1, 1))
+    dh_, dw_ = attr(node, "dilations", (1, 1))
+    pt, pl, _, _ = _pads(node)
+    in_off, out_off = -int(attr(node, "input_zp")), int(attr(node, "output_zp"))
+    lo, hi = int(attr(node, "act_min")), int(attr(node, "act_max"))
+    dm = int(attr(node, "depth_multiplier", 1))
+
+    def fn(x, w, *rest):
+        b, mult, shift = (rest if len(rest) == 3 else (None,) + tuple(rest))
+        n_, h_, w_in, c_ = (int(d) for d in x.shape)
+        if depthwise:
+            _, kh, kw, o_ = (int(d) for d in w.shape)
+            ci = 1
+        else:
+            o_, kh, kw, ci = (int(d) for d in w.shape)
+        og = o_ // (c_ // ci) if not depthwise else 1
+        oh = (h_ + pt + int(attr(node, "pads")[2]) - ((kh - 1) * dh_ + 1)) // sh_ + 1
+        ow = (w_in + pl + int(attr(node, "pads")[3]) - ((kw - 1) * dw_ + 1)) // sw_ + 1
+        rh, rw = te.reduce_axis((0, kh), "rh"), te.reduce_axis((0, kw), "rw")
+        axes = [rh, rw]
+        if not depthwise:
+            rc = te.reduce_axis((0, ci), "rc")
+            axes.append(rc)
+
+        def acc(n, y, xx, o):
+            ih, iw = y * sh_ - pt + rh * dh_, xx * sw_ - pl + rw * dw_
+            inb = tirx.all(ih >= 0, ih < h_, iw >= 0, iw < w_in)
+            if depthwise:
+                xv, wv = x[n, ih, iw, o // dm], w[0, rh, rw, o]
+            else:
+                xv, wv = x[n, ih, iw, (o // og) * ci + rc], w[o, rh, rw, rc]
+            term = tirx.if_then_else(inb, (xv.astype("int32") + in_off) * wv.astype("int32"), tirx.const(0, "int32"))
+            return te.sum(term, axis=axes)
+
+        a = te.compute((n_, oh, ow, o_), acc, name="acc")
+
+        def out(n, y, xx, o):
+            v = a[n, y, xx, o] + (b[o] if b is not None else tirx.const(0, "int32"))
+            k = o if int(mult.shape[0]) > 1 else 0
+            return _clamp_s8(_mbqm_te(v, mult[k], shift[k]) + out_off, lo, hi)
+
+        return te.compute((n_, oh, ow, o_), out, name="requant")
+
+    return fn
+
+
+def _conv_relax(depthwise: bool):
+    def emit(ctx, node, args):
+        ins = [a for a in args if a is not None]
+        return ctx.bb.emit_te(_conv_like_te(node, depthwise), *ins, *ctx.consts)
+
+    return emit
+
+
+def _fc_relax(ctx, node, args):
+    from tvm import te, tirx
+    from tvm.relax import op as R
+
+    w = ctx.inputs[1]
+    units, depth = w.shape
+    x = ctx.emit(R.reshape(args[0], (ctx.inputs[0].size // depth, depth)))
+    in_off, f_off, out_off = -int(attr(node, "input_zp")), -int(attr(node, "filter_zp", 0)), int(attr(node, "output_zp"))
+    lo, hi = int(attr(node, "act_min")), int(attr(node, "act_max"))
+    has_bias = len(args) > 2 and args[2] is not None
+
+    def fn(xt, wt, *rest):
+        b, mult, shift = (rest if len(rest) == 3 else (None,) + tuple(rest))
+        k = te.reduce_axis((0, depth), "k")
+        a = te.compute((int(xt.shape[0]), units), lambda i, j: te.sum(
+            (xt[i, k].astype("int32") + in_off) * (wt[j, k].astype("int32") + f_off), axis=[k]), name="acc")
+
+        def out(i, j):
+            v = a[i, j] + (b[j] if b is not None else tirx.const(0, "int32"))
+            c = j if int(mult.shape[0]) > 1 else 0
+            return _clamp_s8(_mbqm_te(v, mult[c], shift[c]) + out_off, lo, hi)
+
+        return te.compute((int(xt.shape[0]), units), out, name="requant")
+
+    y = ctx.bb.emit_te(fn, x, args[1], *([args[2]] if has_bias else []), *ctx.consts)
+    return R.reshape(y, ctx.outputs[0].shape)
+
+
+def _add_relax(ctx, node, args):
+    from tvm import te, tirx
+    from tvm.relax import op as R
+
+    a = attr
+    shape = ctx.outputs[0].shape
+    x1 = args[0] if ctx.inputs[0].shape == shape else ctx.emit(R.broadcast_to(args[0], shape))
+    x2 = args[1] if ctx.inputs[1].shape == shape else ctx.emit(R.broadcast_to(args[1], shape))
+    o1, o2, oo = -int(a(node, "in1_zp")), -int(a(node, "in2_zp")), int(a(node, "output_zp"))
+    ls = int(a(node, "left_shift"))
+    m1, s1, m2, s2 = (int(a(node, k)) for k in ("in1_mult", "in1_shift", "in2_mult", "in2_shift"))
+    mo, so = int(a(node, "out_mult")), int(a(node, "out_shift"))
+    lo, hi = int(a(node, "act_min")), int(a(node, "act_max"))
+
+    def c32(v):
+        return tirx.const(v, "int32")
+
+    def fn(t1, t2):
+        v1 = te.compute(tuple(shape), lambda *i: _mbqm_te((t1[i].astype("int32") + o1) * (1 << ls), c32(m1), c32(s1)), name="keep_scaled1")
+        v2 = te.compute(tuple(shape), lambda *i: _mbqm_te((t2[i].astype("int32") + o2) * (1 << ls), c32(m2), c32(s2)), name="keep_scaled2")
+        return te.compute(tuple(shape), lambda *i: _clamp_s8(_mbqm_te(v1[i] + v2[i], c32(mo), c32(so)) + oo, lo, hi), name="add")
+
+    return ctx.bb.emit_te(fn, x1, x2)
+
+
+def _mul_relax(ctx, node, args):
+    from tvm import te, tirx
+    from tvm.relax import op as R
+
+    a = attr
+    shape = ctx.outputs[0].shape
+    x1 = args[0] if ctx.inputs[0].shape == shape else ctx.emit(R.broadcast_to(args[0], shape))
+    x2 = args[1] if ctx.inputs[1].shape == shape else ctx.emit(R.broadcast_to(args[1], shape))
+    o1, o2, oo = -int(a(node, "in1_zp")), -int(a(node, "in2_zp")), int(a(node, "output_zp"))
+    mo, so = int(a(node, "out_mult")), int(a(node, "out_shift"))
+    lo, hi = int(a(node, "act_min")), int(a(node, "act_max"))
+
+    def fn(t1, t2):
+        return te.compute(tuple(shape), lambda *i: _clamp_s8(_mbqm_te(
+            (t1[i].astype("int32") + o1) * (t2[i].astype("int32") + o2), tirx.const(mo, "int32"), tirx.const(so, "int32")) + oo,
+            lo, hi), name="mul")
+
+    return ctx.bb.emit_te(fn, x1, x2)
+
+
+def _pool_relax(kind: str):
+    def emit(ctx, node, args):
+        from tvm import te, tirx
+
+        n_, h_, w_, c_ = ctx.inputs[0].shape
+        _, oh, ow, _ = ctx.outputs[0].shape
+        kh, kw = attr(node, "kernel")
+        sh_, sw_ = attr(node, "strides", (1, 1))
+        pt, pl, _, _ = _pads(node)
+        lo, hi = int(attr(node, "act_min")), int(attr(node, "act_max"))
+
+        def fn(x):
+            rh, rw = te.reduce_axis((0, kh), "rh"), te.reduce_axis((0, kw), "rw")
+
+            def inb(y, xx):
+                ih, iw = y * sh_ - pt + rh, xx * sw_ - pl + rw
+                return ih, iw, tirx.all(ih >= 0, ih < h_, iw >= 0, iw < w_)
+
+            if kind == "max":
+                def mx(n, y, xx, c):
+                    ih, iw, ok = inb(y, xx)
+                    return te.max(tirx.if_then_else(ok, x[n, ih, iw, c].astype("int32"), tirx.const(-128, "int32")), axis=[rh, rw])
+
+                m = te.compute((n_, oh, ow, c_), mx, name="max")
+                return te.compute((n_, oh, ow, c_), lambda *i: _clamp_s8(m[i], lo, hi), name="clamp")
+
+            def total(n, y, xx, c):
+                ih, iw, ok = inb(y, xx)
+                return te.sum(tirx.if_then_else(ok, x[n, ih, iw, c].astype("int32"), tirx.const(0, "int32")), axis=[rh, rw])
+
+            def count(n, y, xx, c):
+                _, _, ok = inb(y, xx)
+                return te.sum(tirx.if_then_else(ok, tirx.const(1, "int32"), tirx.const(0, "int32")), axis=[rh, rw])
+
+            s = te.compute((n_, oh, ow, c_), total, name="sum")
+            k = te.compute((n_, oh, ow, c_), count, name="count")
+
+            def avg(*i):
+                half = tirx.truncdiv(k[i], 2)
+                v = tirx.Select(s[i] > 0, tirx.truncdiv(s[i] + half, k[i]), tirx.truncdiv(s[i] - half, k[i]))
+                return _clamp_s8(v, lo, hi)
+
+            return te.compute((n_, oh, ow, c_), avg, name="avg")
+
+        return ctx.bb.emit_te(fn, args[0])
+
+    return emit
+
+
 register(
-    OpDef("Conv2D", _conv_shape, _conv_ref, None, _conv_macs, check=_conv_check, domain=DOMAIN, c_kernel=_conv_c,
+    OpDef("Conv2D", _conv_shape, _conv_ref, _conv_relax(False), _conv_macs, relax_consts=_requant_consts, check=_conv_check, domain=DOMAIN, c_kernel=_conv_c,
           notes="TFLite CONV_2D int8, per-channel requant, NHWC / OHWI"),
-    OpDef("DepthwiseConv2D", _dw_shape, _dw_ref, None, _dw_macs, check=_dw_check, domain=DOMAIN, c_kernel=_dw_c,
+    OpDef("DepthwiseConv2D", _dw_shape, _dw_ref, _conv_relax(True), _dw_macs, relax_consts=_requant_consts, check=_dw_check, domain=DOMAIN, c_kernel=_dw_c,
           notes="TFLite DEPTHWISE_CONV_2D int8, filter 1HW(C*M)"),
-    OpDef("FullyConnected", _fc_shape, _fc_ref, None, _fc_macs, check=_fc_check, domain=DOMAIN, c_kernel=_fc_c,
+    OpDef("FullyConnected", _fc_shape, _fc_ref, _fc_relax, _fc_macs, relax_consts=_requant_consts, check=_fc_check, domain=DOMAIN, c_kernel=_fc_c,
           notes="TFLite FULLY_CONNECTED int8, weights (units, depth)"),
-    OpDef("AveragePool2D", _pool_shape, _pool_ref(qmath.avgpool_s8), None, _pool_macs, check=_check_rank4, domain=DOMAIN,
+    OpDef("AveragePool2D", _pool_shape, _pool_ref(qmath.avgpool_s8), _pool_relax("avg"), _pool_macs, check=_check_rank4, domain=DOMAIN,
           c_kernel=_pool_c("avg"),
           notes="divides by the count of in-image taps, rounding half away from zero"),
-    OpDef("MaxPool2D", _pool_shape, _pool_ref(qmath.maxpool_s8), None, _pool_macs, check=_check_rank4, domain=DOMAIN,
+    OpDef("MaxPool2D", _pool_shape, _pool_ref(qmath.maxpool_s8), _pool_relax("max"), _pool_macs, check=_check_rank4, domain=DOMAIN,
           c_kernel=_pool_c("max")),
     OpDef("Softmax", _same_shape, _softmax_ref, None, lambda n, i, o: o[0].size, check=_softmax_check, domain=DOMAIN,
           c_kernel=_softmax_c,
           notes="gemmlowp fixed-point exp, int8 in, int8 out (scale 1/256, zp -128)"),
     OpDef("Reshape", _reshape_shape, _reshape_ref, None, alias=True, domain=DOMAIN),
-    OpDef("Add", _binary_shape, _add_ref, None, lambda n, i, o: o[0].size, check=_binary_kernel_check, inplace=(0, 1),
+    OpDef("Add", _binary_shape, _add_ref, _add_relax, lambda n, i, o: o[0].size, check=_binary_check, inplace=(0, 1),
           domain=DOMAIN, c_kernel=_add_c),
-    OpDef("Mul", _binary_shape, _mul_ref, None, lambda n, i, o: o[0].size, check=_binary_kernel_check, inplace=(0, 1),
+    OpDef("Mul", _binary_shape, _mul_ref, _mul_relax, lambda n, i, o: o[0].size, check=_binary_check, inplace=(0, 1),
           domain=DOMAIN, c_kernel=_mul_c),
     OpDef("Concatenation", _concat_shape, _concat_ref, None, _copy_macs, domain=DOMAIN, c_kernel=_concat_c,
           notes="int8 inputs share the output's quantization (no rescale)"),

@@ -56,8 +56,12 @@ class OpDef:
     activation: bool = False
     # The result depends only on input shapes (Shape, Size): always folded.
     shape_only: bool = False
-    # A hand-written kernel of runtime_c/ (int8, DSP): returns the C call.
+    # A hand-written kernel of runtime_c/ (int8, DSP): returns the C call, or None
+    # when this instance is outside its cases (the Relax/TVM kernel takes over).
     c_kernel: CKernelFn | None = None
+    # Constant tables the Relax emitter needs as extra kernel arguments (e.g.
+    # per-channel requantization multipliers); they go to flash like weights.
+    relax_consts: Callable[[Node, Sequence[Tensor | None]], list[np.ndarray]] | None = None
     # Returns a reason string when this particular node is unsupported.
     check: CheckFn | None = None
     domain: str = ""

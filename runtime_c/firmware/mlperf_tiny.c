@@ -23,13 +23,28 @@
  *
  * The db buffer is the model's input tensors themselves (input 0's bytes, then
  * input 1's, ...: raw bytes in the C API's layout), so loading costs no extra
- * RAM. Results are every output value, in order, as decimal floats with 9
- * significant digits: enough to give back the exact float32.
+ * RAM, with the reference firmware's conversions for int8 models
+ * (edgec_fw_mlperf_input_mode, chosen by edgec.build.firmware.mlperf_modes):
+ * vww01 and ic01 send uint8 pixels, stored as int8 (x - 128, i.e. x ^ 0x80);
+ * ad01 sends float32 features, kept in a float buffer and quantized into the
+ * int8 input (roundf(x / scale) + zero_point, clamped) before the warm-up, as
+ * the reference's th_load_tensor does. "db print" shows the bytes as sent.
+ *
+ * Results are every output value, in order, as decimal floats with 9
+ * significant digits: enough to give back the exact float32. int8 outputs are
+ * dequantized as the reference firmware does, (float)(q - zero_point) * scale,
+ * because the runner reads floats (it normalises them by their sum before
+ * arg-max/AUC: raw int8 values would break that); the int8 values themselves
+ * follow on an extra line, m-results-int8-[q0,q1,...], that the runner ignores.
+ * ad01 (edgec_fw_mlperf_result_mode 1) reports one value, as its reference
+ * does: the mean squared error between the dequantized output and the float
+ * input, summed in float in order.
  *
  * Time: "m-lap-us" is the board counter in microseconds: real time on
  * hardware (cycles / MHz); on QEMU virtual time, i.e. emulated instructions x
  * 2^shift ns, which is deterministic. Energy mode (a GPIO timestamp pulse for
  * the EEMBC energy monitor) is not implemented. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -134,6 +149,9 @@ static void out_float(float f) {
 /* ---- helpers --------------------------------------------------------------- */
 
 static uint32_t input_capacity(void) {
+    if (edgec_fw_mlperf_input_mode == 2u) {
+        return edgec_fw_mlperf_f32_len * (uint32_t)sizeof(float);
+    }
     uint32_t total = 0;
     for (uint32_t i = 0; i < edgec_fw_num_inputs; i++) {
         total += edgec_fw_inputs[i].bytes;
@@ -142,6 +160,13 @@ static uint32_t input_capacity(void) {
 }
 
 static void db_store(uint32_t pos, uint8_t byte) {
+    if (edgec_fw_mlperf_input_mode == 2u) {
+        ((uint8_t *)edgec_fw_mlperf_f32)[pos] = byte;
+        return;
+    }
+    if (edgec_fw_mlperf_input_mode == 1u) {
+        byte ^= 0x80u; /* uint8 pixel -> int8: x - 128 */
+    }
     for (uint32_t i = 0; i < edgec_fw_num_inputs; i++) {
         if (pos < edgec_fw_inputs[i].bytes) {
             edgec_fw_inputs[i].data[pos] = byte;
@@ -152,13 +177,38 @@ static void db_store(uint32_t pos, uint8_t byte) {
 }
 
 static uint8_t db_load(uint32_t pos) {
+    if (edgec_fw_mlperf_input_mode == 2u) {
+        return ((const uint8_t *)edgec_fw_mlperf_f32)[pos];
+    }
     for (uint32_t i = 0; i < edgec_fw_num_inputs; i++) {
         if (pos < edgec_fw_inputs[i].bytes) {
-            return edgec_fw_inputs[i].data[pos];
+            uint8_t b = edgec_fw_inputs[i].data[pos];
+            return edgec_fw_mlperf_input_mode == 1u ? (uint8_t)(b ^ 0x80u) : b;
         }
         pos -= edgec_fw_inputs[i].bytes;
     }
     return 0;
+}
+
+/* ad01: the float features into the int8 input, as the reference's
+ * QuantizeFloatToInt8 (round half away from zero, then clamp). */
+static void quantize_f32_input(void) {
+    const edgec_fw_tensor_t *t = &edgec_fw_inputs[0];
+    int8_t *q = (int8_t *)(void *)t->data;
+    for (uint32_t i = 0; i < edgec_fw_mlperf_f32_len; i++) {
+        float r = roundf(edgec_fw_mlperf_f32[i] / t->scale) + (float)t->zero_point;
+        int32_t v;
+        if (r != r) {
+            v = t->zero_point; /* NaN */
+        } else if (r <= -128.0f) {
+            v = -128;
+        } else if (r >= 127.0f) {
+            v = 127;
+        } else {
+            v = (int32_t)r;
+        }
+        q[i] = (int8_t)v;
+    }
 }
 
 static uint64_t counter_us(void) {
@@ -202,21 +252,89 @@ static int hex_digit(char c) {
     return -1;
 }
 
+/* Element i of a tensor as a float: float32 as is, integer types dequantized
+ * ((float)(q - zero_point) * scale, the reference's DequantizeInt8ToFloat) when
+ * quantized, else their value. */
+static float element(const edgec_fw_tensor_t *t, uint32_t i) {
+    int32_t q;
+    switch (t->dtype) {
+    case EDGEC_FW_FLOAT32:
+        return ((const float *)(const void *)t->data)[i];
+    case EDGEC_FW_INT8:
+        q = ((const int8_t *)(const void *)t->data)[i];
+        break;
+    case EDGEC_FW_UINT8:
+        q = t->data[i];
+        break;
+    case EDGEC_FW_INT16:
+        q = ((const int16_t *)(const void *)t->data)[i];
+        break;
+    default:
+        q = ((const int32_t *)(const void *)t->data)[i];
+        break;
+    }
+    return t->scale != 0.0f ? (float)(q - t->zero_point) * t->scale : (float)q;
+}
+
+static void out_i32(int32_t v) {
+    if (v < 0) {
+        edgec_uart_putc('-');
+        out_u64((uint64_t)(-(int64_t)v));
+    } else {
+        out_u64((uint64_t)v);
+    }
+}
+
 static void results(void) {
     out_str("m-results-[");
-    bool first = true;
-    for (uint32_t k = 0; k < edgec_fw_num_outputs; k++) {
-        const float *v = (const float *)(const void *)edgec_fw_outputs[k].data;
-        uint32_t n = edgec_fw_outputs[k].bytes / (uint32_t)sizeof(float);
+    if (edgec_fw_mlperf_result_mode == 1u) {
+        /* ad01: mean squared error of the dequantized output against the float input */
+        const edgec_fw_tensor_t *o = &edgec_fw_outputs[0];
+        const edgec_fw_tensor_t *in = &edgec_fw_inputs[0];
+        uint32_t n = o->bytes / o->elem_bytes;
+        float diffsum = 0.0f;
         for (uint32_t i = 0; i < n; i++) {
-            if (!first) {
-                edgec_uart_putc(',');
+            float x = edgec_fw_mlperf_input_mode == 2u ? edgec_fw_mlperf_f32[i] : element(in, i);
+            float diff = element(o, i) - x;
+            diffsum += diff * diff;
+        }
+        diffsum /= (float)n;
+        out_float(diffsum);
+    } else {
+        bool first = true;
+        for (uint32_t k = 0; k < edgec_fw_num_outputs; k++) {
+            const edgec_fw_tensor_t *t = &edgec_fw_outputs[k];
+            uint32_t n = t->bytes / t->elem_bytes;
+            for (uint32_t i = 0; i < n; i++) {
+                if (!first) {
+                    edgec_uart_putc(',');
+                }
+                out_float(element(t, i));
+                first = false;
             }
-            out_float(v[i]);
-            first = false;
         }
     }
     out_str("]\r\n");
+    /* the raw int8 outputs, exactly (an extra line the MLPerf runner ignores) */
+    bool all_int8 = edgec_fw_num_outputs > 0u;
+    for (uint32_t k = 0; k < edgec_fw_num_outputs; k++) {
+        all_int8 = all_int8 && edgec_fw_outputs[k].dtype == EDGEC_FW_INT8;
+    }
+    if (all_int8) {
+        out_str("m-results-int8-[");
+        bool first = true;
+        for (uint32_t k = 0; k < edgec_fw_num_outputs; k++) {
+            const int8_t *v = (const int8_t *)(const void *)edgec_fw_outputs[k].data;
+            for (uint32_t i = 0; i < edgec_fw_outputs[k].bytes; i++) {
+                if (!first) {
+                    edgec_uart_putc(',');
+                }
+                out_i32(v[i]);
+                first = false;
+            }
+        }
+        out_str("]\r\n");
+    }
 }
 
 /* ---- commands -------------------------------------------------------------- */
@@ -329,6 +447,9 @@ static void cmd_infer(char **tok, int ntok) {
         out_u64(need);
         out_str("]\r\n");
         return;
+    }
+    if (edgec_fw_mlperf_input_mode == 2u) {
+        quantize_f32_input(); /* outside the timed runs, as the reference's th_load_tensor */
     }
     out_str("m-warmup-start-");
     out_u64((uint64_t)warmup);
