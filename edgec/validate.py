@@ -30,8 +30,8 @@ class ValidationReport:
         self.passed = all(o.max_rel <= self.tolerance for o in self.outputs)
 
 
-def load_inputs(path: Path, names: list[str], shapes: list[tuple[int, ...]]) -> list[list[np.ndarray]]:
-    """Runs of inputs from .npy (one input; leading axis = runs if one more dim) or .npz (by name)."""
+def read_named_arrays(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """One array per model input from .npy (a one-input model) or .npz (by input name)."""
     if not path.exists():
         raise InputFileError(f"inputs file not found: {path}")
     try:
@@ -41,12 +41,16 @@ def load_inputs(path: Path, names: list[str], shapes: list[tuple[int, ...]]) -> 
     if isinstance(data, np.ndarray):
         if len(names) != 1:
             raise ModelError(f"the model has {len(names)} inputs: give an .npz with arrays named {names}")
-        arrays = {names[0]: data}
-    else:
-        missing = [n for n in names if n not in data.files]
-        if missing:
-            raise ModelError(f"{path.name} lacks input(s) {missing} (has {data.files})")
-        arrays = {n: data[n] for n in names}
+        return {names[0]: data}
+    missing = [n for n in names if n not in data.files]
+    if missing:
+        raise ModelError(f"{path.name} lacks input(s) {missing} (has {data.files})")
+    return {n: data[n] for n in names}
+
+
+def load_inputs(path: Path, names: list[str], shapes: list[tuple[int, ...]]) -> list[list[np.ndarray]]:
+    """Runs of inputs from .npy (one input; leading axis = runs if one more dim) or .npz (by name)."""
+    arrays = read_named_arrays(path, names)
     per_input = []
     for n, s in zip(names, shapes):
         a = np.asarray(arrays[n], np.float32)

@@ -178,23 +178,11 @@ def load_run_inputs(build: BuildFolder, path: Path) -> list[list[np.ndarray]]:
     """Runs of inputs from .npy (one input; an optional leading runs axis) or .npz (by
     input name), converted to the model's dtypes (to_model_dtype: integer values are
     range-checked, float values for a quantized int8 input are quantized)."""
+    from edgec.validate import read_named_arrays
+
     names = [t["name"] for t in build.meta["inputs"]]
     shapes = build.input_shapes()
-    if not path.exists():
-        raise InputFileError(f"inputs file not found: {path}")
-    try:
-        data = np.load(path)
-    except Exception as e:  # noqa: BLE001
-        raise InputFileError(f"cannot read inputs {path}: {e}") from None
-    if isinstance(data, np.ndarray):
-        if len(names) != 1:
-            raise ModelError(f"the model has {len(names)} inputs: give an .npz with arrays named {names}")
-        arrays = {names[0]: data}
-    else:
-        missing = [n for n in names if n not in data.files]
-        if missing:
-            raise ModelError(f"{path.name} lacks input(s) {missing} (has {data.files})")
-        arrays = {n: data[n] for n in names}
+    arrays = read_named_arrays(path, names)
     per_input = []
     for k, (n, s) in enumerate(zip(names, shapes)):
         a, s = np.asarray(arrays[n]), tuple(s)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgec.ir import Node, Tensor
+from edgec.ir import Tensor
 
 KERNELS_DIR = Path(__file__).resolve().parent.parent.parent / "runtime_c" / "kernels"
 KERNELS_HEADER = "edgec_kernels_s8.h"

@@ -13,7 +13,7 @@ import re
 
 import tvm
 import tvm_ffi
-from tvm import ir, s_tir, tirx
+from tvm import ir, tirx
 from tvm.s_tir import transform as st
 from tvm.tirx import transform as tt
 
