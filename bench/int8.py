@@ -47,7 +47,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-MODELS_DIR = ROOT.parent / "shared" / "models" / "mlperf_tiny"
+from edgec.resources import mlperf_models_dir  # noqa: E402
+
+MODELS_DIR = mlperf_models_dir()
 PLUGIN_SRC = ROOT / "bench" / "qemu_plugin" / "insn_count.c"
 
 MODELS = {  # short name -> (file stem, MLPerf Tiny id)

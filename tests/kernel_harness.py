@@ -29,7 +29,9 @@ from edgec.build import build_host_shared_library
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_DIR = ROOT / "runtime_c" / "kernels"
 KERNEL_INCLUDE = KERNEL_DIR / "include"
-MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf_tiny"
+from edgec.resources import mlperf_models_dir  # noqa: E402
+
+MLPERF_DIR = mlperf_models_dir()
 MLPERF_MODELS = ("kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model")
 
 EDGEC_OK = 0

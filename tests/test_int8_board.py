@@ -22,10 +22,11 @@ from edgec.boards import load_board
 from edgec.build.firmware import build_firmware
 from edgec.compiler import compile_model
 from edgec.device.session import BuildFolder, dequantize, quantize, random_inputs
+from edgec.resources import mlperf_models_dir
 
 runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
 
-MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "mlperf_tiny"
+MODELS = mlperf_models_dir()
 HAVE_QEMU = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
 pytestmark = pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / arm-none-eabi-gcc not installed (make setup)")
 BOARD = "qemu-m7"

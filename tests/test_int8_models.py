@@ -4,17 +4,16 @@ microcontrollers run), 50 random inputs each: 0 differing bytes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from edgec.compiler import compile_model
 from edgec.hostrun import host_model_for
+from edgec.resources import mlperf_models_dir
 
 runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
 
-MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "mlperf_tiny"
+MODELS = mlperf_models_dir()
 INT8 = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]
 
 

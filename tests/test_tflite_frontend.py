@@ -16,19 +16,19 @@ import importlib
 from pathlib import Path
 
 import numpy as np
-
-from edgec.ir import interpret
 import pytest
 
 from edgec.errors import EdgecError, InputFileError, UnsupportedOpsError
 from edgec.frontend.tflite_frontend import load_tflite, tflite_padding
+from edgec.ir import interpret
 from edgec.ops import quantized as q
 from edgec.ops.registry import lookup
+from edgec.resources import mlperf_models_dir
 
 tflite = pytest.importorskip("tflite")
 flatbuffers = pytest.importorskip("flatbuffers")
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
+MODELS = mlperf_models_dir()
 MLPERF = {
     "kws": "kws_ref_model.tflite",
     "vww": "vww_96_int8.tflite",
