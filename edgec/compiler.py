@@ -250,7 +250,8 @@ def _fill_sizes(r: CompileResult) -> None:
     # run's frame + the deepest kernel chain (e.g. conv -> GEMM); libc leaves count 0
     total, chain, _unknown = b.callgraph.worst_stack(f"edgec_{r.graph.name}_run")
     r.totals.max_stack_bytes = total
-    r.totals.max_stack_function = " -> ".join(chain[1:]) or None
+    # static functions appear as "<source path>:<name>" in gcc's call graph
+    r.totals.max_stack_function = " -> ".join(fn.rsplit(":", 1)[-1] for fn in chain[1:]) or None
 
 
 def budget(r: CompileResult, flash_kb: float | None, ram_kb: float | None) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from rich.console import Console
 from edgec.compiler import compile_model
 from edgec.errors import EdgecError
 from edgec.report import print_compile_report, print_validation
+from edgec.resources import mlperf_models_dir
 from edgec.validate import compare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,18 @@ def main() -> int:
         _cli(console, ["flash", str(out.relative_to(ROOT)), "--port", url])
         _cli(console, ["run", str(out.relative_to(ROOT)), "--port", url, "--runs", "3"])
         _cli(console, ["profile", str(out.relative_to(ROOT)), "--port", url, "--runs", "3"])
+        int8_model = mlperf_models_dir() / "kws_ref_model.tflite"
+        if int8_model.exists():
+            console.rule(f"[bold]{int8_model.name} (int8, MLPerf Tiny) on {DEMO_BOARD}: runtime_c DSP kernels")
+            out8 = ROOT / "build" / f"kws_int8-{DEMO_BOARD}"
+            _cli(console, ["compile", str(int8_model), "--board", DEMO_BOARD, "-o", str(out8.relative_to(ROOT))])
+            _cli(console, ["validate", str(out8.relative_to(ROOT)), "--against", "tflite", "--runs", "20"])
+            # the board runs the first model now: restart it into its bootloader
+            _cli(console, ["board", "stop", DEMO_BOARD])
+            url = _cli(console, ["board", "start", DEMO_BOARD]).strip()
+            _cli(console, ["flash", str(out8.relative_to(ROOT)), "--port", url])
+            _cli(console, ["run", str(out8.relative_to(ROOT)), "--port", url, "--runs", "3"])
+            _cli(console, ["profile", str(out8.relative_to(ROOT)), "--port", url, "--runs", "3"])
     finally:
         _cli(console, ["board", "stop", DEMO_BOARD])
     console.rule()
