@@ -316,6 +316,68 @@ def build_kernel_library(out_dir: Path, *, emulate_dsp: bool = False) -> KernelL
     return KernelLib(out)
 
 
+# --- worst-case stack per kernel call --------------------------------------------------------
+
+# Frames of the assembly routines (top-level asm in the .c files, invisible to
+# -fstack-usage): pushed registers plus locals, from their sources.
+ASM_FRAMES = {"edgec_nn_gemm_2x2_asm": 80, "edgec_nn_ws_asm": 56, "edgec_nn_pw_asm": 40,
+              "edgec_dw3x3_row_asm": 64, "edgec_fc_dot4_asm": 40, "edgec_add_exact_asm": 36}
+
+
+def worst_stack(obj_dir: Path, objdump: str = "arm-none-eabi-objdump") -> dict[str, tuple[int, list[str]]]:
+    """Deepest stack of every public kernel (edgec_*_s8), in bytes, with its call chain.
+
+    Frames from the compiler's .su files (plus ASM_FRAMES); calls from the
+    disassembly's relocations: a BL adds the callee's frame to the caller's, a tail
+    call (B.W) replaces the caller's frame. gcc's -fcallgraph-info counts tail
+    calls as calls, which overstates the kernels that dispatch by tail call."""
+    import re
+    import subprocess
+
+    frames = dict(ASM_FRAMES)
+    for su in Path(obj_dir).glob("*.su"):
+        for line in su.read_text().splitlines():
+            loc, size, _ = line.split("\t")
+            name = loc.rsplit(":", 1)[1]
+            frames[name] = max(frames.get(name, 0), int(size))
+    calls: dict[str, set[tuple[str, bool]]] = {}
+    for obj in Path(obj_dir).glob("*.o"):
+        dis = subprocess.run([objdump, "-d", "-r", str(obj)], capture_output=True, text=True, check=True).stdout
+        cur = None
+        for line in dis.splitlines():
+            m = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
+            if m:
+                cur = m.group(1)
+                calls.setdefault(cur, set())
+                continue
+            m = re.search(r"R_ARM_THM_(CALL|JUMP24)\s+(\S+)", line)
+            if m and cur:
+                calls[cur].add((m.group(2), m.group(1) == "JUMP24"))
+                continue
+            m = re.search(r"\s(bl|b|b\.w)\s+[0-9a-f]+ <([^>+]+)>", line)
+            if m and cur and m.group(2) != cur and m.group(2) in frames:
+                calls[cur].add((m.group(2), m.group(1) != "bl"))
+    memo: dict[str, tuple[int, list[str]]] = {}
+
+    def worst(f: str, seen: tuple[str, ...]) -> tuple[int, list[str]]:
+        if f in memo:
+            return memo[f]
+        own = frames.get(f, 0)
+        best, chain = own, [f]
+        for g, tail in sorted(calls.get(f, ())):
+            if g in seen or g == f:
+                continue
+            b, c = worst(g, seen + (f,))
+            total = b if tail else own + b
+            if total > best:
+                best, chain = total, [f] + c
+        memo[f] = (best, chain)
+        return memo[f]
+
+    return {f: worst(f, ()) for f in sorted(frames)
+            if f.startswith("edgec_") and f.endswith("_s8") and not f.startswith("edgec_nn_") and "." not in f}
+
+
 # --- reading .tflite models --------------------------------------------------------------------
 
 

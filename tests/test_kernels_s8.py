@@ -11,8 +11,11 @@ Golden data:
   models do not use (LOGISTIC, TANH, MUL, MAX_POOL_2D, PAD, CONCATENATION, ...).
 
 Every check runs twice: the portable C path and the DSP path (ACLE intrinsics
-emulated in C on the host); they must give the same bytes. The library is also
-cross-compiled for Cortex-M0+/M4/M7 (code size and stack per kernel).
+emulated in C on the host, the C twins of its Arm assembly routines); they must
+give the same bytes. The assembly itself runs on the emulated Cortex-M7 in
+bench/kernels.py, which checks every MLPerf layer against TFLite Micro. The
+library is also cross-compiled for Cortex-M0+/M4/M7 (code size and worst-case
+stack per kernel call).
 """
 
 from __future__ import annotations
@@ -414,6 +417,124 @@ def test_random_pad_concat(libs, seed):
         assert _ndiff(lib.concat(parts, axis), Q.concat_s8(parts, axis)) == 0, v
 
 
+# --- the DSP fast paths, case by case (host: the C twins of the Arm assembly; the
+#     assembly itself runs on the emulated Cortex-M7 in bench/kernels.py, which
+#     checks every MLPerf layer's bytes against TFLite Micro) -----------------------------
+
+
+def _conv_case(rng, n, h, w, cin, cout, kh, kw, stride, pad, *, dead=(), shift_range=(-12, -5)):
+    x = _i8(rng, (n, h, w, cin))
+    wt = _i8(rng, (cout, kh, kw, cin))
+    bias = rng.integers(-20000, 20000, size=cout).astype(np.int32)
+    reals = 2.0 ** rng.uniform(*shift_range, size=cout)
+    m = np.array([Q.quantize_multiplier(r)[0] for r in reals], np.int32)
+    s = np.array([Q.quantize_multiplier(r)[1] for r in reals], np.int32)
+    for c in dead:  # pruned channel as TFLite writes it: zero weights, huge bias, extreme shift
+        wt[c] = 0
+        bias[c] = 1 << 30
+        m[c], s[c] = (0, 0) if c % 2 else (1 << 30, -31)
+    oh, ph, _ = Q.compute_padding(pad, h, kh, stride)
+    ow, pw, _ = Q.compute_padding(pad, w, kw, stride)
+    args = dict(input_offset=int(rng.integers(-127, 129)), output_offset=int(rng.integers(-128, 128)),
+                stride=(stride, stride), padding=(ph, pw), out_hw=(oh, ow))
+    return x, wt, bias, m, s, args
+
+
+@pytest.mark.parametrize("case", [
+    # (n, h, w, cin, cout, kh, kw, stride, pad): interiors of >= 64 pixels take the weight-stationary path
+    (1, 14, 13, 16, 6, 3, 3, 1, "SAME"),     # odd interior width, even channels
+    (2, 12, 12, 8, 4, 3, 3, 2, "SAME"),      # stride 2, two batches
+    (1, 12, 11, 3, 8, 3, 3, 1, "SAME"),      # 3-channel first layer: padded window rows
+    (1, 17, 16, 3, 8, 3, 3, 2, "VALID"),     # padded rows, stride 2, windows near the last row
+    (1, 13, 14, 4, 10, 3, 4, 1, "SAME"),     # 3x4 window
+    (1, 12, 12, 16, 7, 3, 3, 1, "SAME"),     # odd channel count: im2col path
+])
+def test_convolve_weight_stationary(libs, case):
+    rng = np.random.default_rng(sum(case[:8]))
+    x, wt, bias, m, s, args = _conv_case(rng, *case)
+    ref = Q.conv2d_s8(x, wt, bias, multiplier=m, shift=s, **args)
+    for v, lib in libs.items():
+        assert _ndiff(lib.convolve(x, wt, bias, H.Quant(m, s, True), **args), ref) == 0, v
+
+
+@pytest.mark.parametrize("case", [
+    # (n, h, w, cin, cout, stride, dead channels)
+    (1, 5, 5, 16, 12, 1, ()),                # odd pixel count
+    (2, 3, 4, 8, 9, 1, ()),                  # odd channel count, batches
+    (1, 6, 6, 32, 16, 1, (1, 2, 5, 8, 9, 15)),  # pruned channels: skipped, re-paired, filled
+    (1, 3, 3, 16, 8, 1, (0, 1, 2, 3, 4, 5, 6, 7)),  # all channels pruned
+    (1, 8, 8, 16, 8, 2, ()),                 # strided (weight-stationary, one window row)
+    (1, 7, 8, 16, 8, 2, (3,)),               # strided, odd output width, a pruned channel
+])
+def test_convolve_1x1_paths(libs, case):
+    n, h, w, cin, cout, stride, dead = case
+    rng = np.random.default_rng(cin * 31 + cout + len(dead))
+    x, wt, bias, m, s, args = _conv_case(rng, n, h, w, cin, cout, 1, 1, stride, "VALID", dead=dead)
+    if dead and cout > len(dead):
+        wt[dead[0] ^ 1] = 0  # a pruned-looking channel that is not: fast parameters, zero weights
+    ref = Q.conv2d_s8(x, wt, bias, multiplier=m, shift=s, **args)
+    for v, lib in libs.items():
+        for one in (True, False):
+            assert _ndiff(lib.convolve(x, wt, bias, H.Quant(m, s, True), one_by_one=one, **args), ref) == 0, (v, one)
+
+
+@pytest.mark.parametrize("case", [
+    # (h, w, c, stride, pad, shifts): 3x3 depthwise, channel groups of 4 + a remainder
+    (6, 6, 16, 1, "SAME", (-9, -3)),
+    (3, 3, 8, 1, "SAME", (-9, -3)),          # every pixel on the border
+    (25, 5, 12, 1, "SAME", (-9, -3)),
+    (9, 8, 10, 2, "SAME", (-9, -3)),         # padding only bottom/right, channel remainder
+    (7, 7, 8, 2, "VALID", (-9, -3)),
+    (6, 5, 8, 1, "SAME", (-30, -25)),        # shifts beyond the fast requantisation: C path
+])
+def test_depthwise_3x3_paths(libs, case):
+    h, w, c, stride, pad, shifts = case
+    rng = np.random.default_rng(h * 100 + w * 10 + c)
+    x, wt = _i8(rng, (1, h, w, c)), _i8(rng, (1, 3, 3, c))
+    bias = rng.integers(-20000, 20000, size=c).astype(np.int32)
+    reals = 2.0 ** rng.uniform(*shifts, size=c)
+    m = np.array([Q.quantize_multiplier(r)[0] for r in reals], np.int32)
+    s = np.array([Q.quantize_multiplier(r)[1] for r in reals], np.int32)
+    oh, ph, _ = Q.compute_padding(pad, h, 3, stride)
+    ow, pw, _ = Q.compute_padding(pad, w, 3, stride)
+    args = dict(input_offset=int(rng.integers(-127, 129)), output_offset=int(rng.integers(-128, 128)),
+                depth_multiplier=1, stride=(stride, stride), padding=(ph, pw), out_hw=(oh, ow))
+    ref = Q.depthwise_conv2d_s8(x, wt, bias, multiplier=m, shift=s, **args)
+    for v, lib in libs.items():
+        assert _ndiff(lib.depthwise_conv(x, wt, bias, H.Quant(m, s, True), **args), ref) == 0, v
+
+
+@pytest.mark.parametrize("k,n", [(640, 128), (8, 13), (130, 6), (3, 5)])
+def test_fully_connected_four_rows(libs, k, n):
+    rng = np.random.default_rng(k + n)
+    x, wt = _i8(rng, (1, k)), _i8(rng, (n, k))
+    bias = rng.integers(-20000, 20000, size=n).astype(np.int32)
+    m, s = _rand_quant(rng, 1, per_channel=False)
+    args = dict(input_offset=int(rng.integers(-127, 129)), output_offset=int(rng.integers(-128, 128)))
+    ref = Q.fully_connected_s8(x, wt, bias, multiplier=m[0], shift=s[0], **args)
+    for v, lib in libs.items():
+        assert _ndiff(lib.fully_connected(x, wt, bias, H.Quant(m, s, False), **args), ref) == 0, v
+
+
+def test_fast_requantisation_identity():
+    """edgec_rq_fast (nn_support.h): SMMLAR(2 acc, m, k + sign) >> e equals TFLite's
+    MultiplyByQuantizedMultiplier + output offset for every shift in [-23, -1],
+    including exact ties of both roundings."""
+    rng = np.random.default_rng(5)
+    for e in range(1, 24):
+        for m in (1 << 30, (1 << 31) - 1, int(rng.integers(1 << 30, 1 << 31)), 0, 12345):
+            off = int(rng.integers(-128, 128))
+            acc = np.concatenate([rng.integers(-(1 << 30) + 1, 1 << 30, 4000),
+                                  (np.arange(-300, 300, dtype=np.int64) << e) + (1 << (e - 1)), np.arange(-3000, 3000)])
+            acc = acc[np.abs(acc) < (1 << 30)]  # the domain edgec_rq_fast_ok guarantees
+            x2 = acc.astype(np.int64) * 2
+            k = (off << e) + (1 << (e - 1))
+            t = (((k + (x2 >> 31)) << 32) + x2 * m + (1 << 31)) >> 32
+            assert np.all(np.abs(t) < 2 ** 31)
+            ref = Q.multiply_by_quantized_multiplier(acc, m, -e).astype(np.int64) + off
+            assert np.array_equal(t >> e, ref), (e, m)
+
+
 def test_dsp_path_equals_portable_on_random_data(libs):
     """Larger random layers through both builds: identical bytes (odd channel counts,
     odd pixel counts, per-tensor and per-channel, padding at every border)."""
@@ -462,6 +583,8 @@ def test_single_op_models_vs_tflm(libs, seed, tmp_path):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
 def test_cross_compile_sizes_and_stack(tmp_path):
+    """No warnings; every frame static; the worst-case stack of every kernel call
+    (its deepest call chain, assembly routines included) within 512 bytes."""
     from edgec.build import compile_objects
     from edgec.targets import load_target
 
@@ -471,17 +594,20 @@ def test_cross_compile_sizes_and_stack(tmp_path):
         res = compile_objects(srcs, load_target(tname), tmp_path / tname, [H.KERNEL_INCLUDE, H.KERNEL_DIR])
         assert not res.warnings, res.warnings
         sizes = {obj.replace(".o", ""): int(sz.text) for obj, sz in res.per_object.items()}
-        stack = {}
         for f in res.stack:
-            stack[f.function] = max(stack.get(f.function, 0), f.bytes)
             assert f.is_static, f  # no VLAs, no alloca
-        table[tname] = {"text": sizes, "total_text": int(res.sizes.text), "max_stack": res.max_stack.bytes,
-                        "stack": stack}
-        assert res.max_stack.bytes <= 256, res.max_stack
+        chains = H.worst_stack(tmp_path / tname)
+        table[tname] = {"text": sizes, "total_text": int(res.sizes.text),
+                        "stack": {k: v[0] for k, v in chains.items()}}
+        for kernel, (nbytes, chain) in chains.items():
+            assert nbytes <= 512, (tname, kernel, nbytes, chain)
         # the DSP-only GEMM compiles to nothing on the portable core and to code on DSP cores
         assert (sizes["edgec_nn_mat_mult_s8"] == 0) == (tname == "cortex-m0plus")
     (tmp_path / "kernel_sizes.json").write_text(json.dumps(table, indent=1))
-    print("\nkernel .text bytes (m0plus / m4 / m7), max stack:")
+    print("\nkernel .text bytes (m0plus / m4 / m7):")
     for obj in sorted(table["cortex-m7"]["text"]):
         print(f"  {obj:34s} " + " / ".join(str(table[t]["text"][obj]) for t in table))
-    print("  total " + " / ".join(f"{table[t]['total_text']} B (stack <= {table[t]['max_stack']} B)" for t in table))
+    print("  total " + " / ".join(f"{table[t]['total_text']} B" for t in table))
+    print("worst-case stack per call, bytes (m0plus / m4 / m7):")
+    for k in sorted(table["cortex-m7"]["stack"]):
+        print(f"  {k:34s} " + " / ".join(str(table[t]["stack"].get(k, "-")) for t in table))

@@ -3,7 +3,8 @@
  * code path can be compiled and tested on the host (define EDGEC_EMULATE_DSP).
  * Never used in firmware builds. Semantics from the Arm ARM (ARMv7E-M):
  * SXTB16 sign-extends bytes 0 and 2 into two halfwords; SXTAB16 adds them to
- * the halfwords of its first operand (modulo 2^16); SMLAD/SMLABB/SMLATT are
+ * the halfwords of its first operand (modulo 2^16), SADD16 adds halfwords
+ * (modulo 2^16, GE flags not modelled); SMLAD/SMLABB/SMLATT are
  * 16x16 multiplies accumulated modulo 2^32 (the Q flag is not modelled).
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -48,6 +49,12 @@ static inline int32_t __smlad(int32_t a, int32_t b, int32_t acc)
     const uint32_t p0 = (uint32_t)(edgec_emul_lo16((uint32_t)a) * edgec_emul_lo16((uint32_t)b));
     const uint32_t p1 = (uint32_t)(edgec_emul_hi16((uint32_t)a) * edgec_emul_hi16((uint32_t)b));
     return (int32_t)((uint32_t)acc + p0 + p1);
+}
+
+static inline int32_t __sadd16(int32_t a, int32_t b)
+{
+    return (int32_t)edgec_emul_pack16(edgec_emul_lo16((uint32_t)a) + edgec_emul_lo16((uint32_t)b),
+                                      edgec_emul_hi16((uint32_t)a) + edgec_emul_hi16((uint32_t)b));
 }
 
 static inline int32_t __smlabb(int32_t a, int32_t b, int32_t acc)

@@ -1,9 +1,9 @@
 /*
  * 1x1 int8 convolution (pointwise), no padding, dilation 1, any stride.
  *
- * Each output pixel is a matrix-vector product over the input pixel's channels,
- * so the "im2col" is just the widening of that pixel to int16 (DSP builds),
- * with no window bookkeeping.
+ * DSP builds: edgec_nn_conv_1x1_s8 (edgec_nn_mat_mult_s8.c), weight-stationary:
+ * each pair of output channels is widened once and run over all pixels, read
+ * straight from the input. Portable builds: direct loops.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -30,41 +30,17 @@ edgec_status edgec_convolve_1x1_s8(void *buffer, const edgec_conv_params *params
         params->stride.h <= 0 || params->stride.w <= 0 || input_dims->n != output_dims->n) {
         return EDGEC_ARG_ERROR;
     }
-    const int32_t in_c = input_dims->c;
-    const int32_t out_c = output_dims->c;
-    const int32_t in_batch = input_dims->h * input_dims->w * in_c;
-    const int32_t out_pixels = output_dims->h * output_dims->w;
-
 #if EDGEC_USE_DSP
     if (buffer == NULL) {
         return EDGEC_ARG_ERROR;
     }
-    int32_t *const cols = (int32_t *)buffer;
-    for (int32_t b = 0; b < input_dims->n; b++) {
-        const int8_t *in_b = input + b * in_batch;
-        int8_t *out = output + b * out_pixels * out_c;
-        int32_t p = 0;
-        for (; p + 1 < out_pixels; p += 2) {
-            const int32_t oy0 = p / output_dims->w, ox0 = p % output_dims->w;
-            const int32_t oy1 = (p + 1) / output_dims->w, ox1 = (p + 1) % output_dims->w;
-            const int8_t *px0 = in_b + (oy0 * params->stride.h * input_dims->w + ox0 * params->stride.w) * in_c;
-            const int8_t *px1 = in_b + (oy1 * params->stride.h * input_dims->w + ox1 * params->stride.w) * in_c;
-            edgec_nn_im2col_s8_to_s16x2(px0, cols, 0, in_c, params->input_offset);
-            edgec_nn_im2col_s8_to_s16x2(px1, cols, 1, in_c, params->input_offset);
-            edgec_nn_mat_mult_kernel_s8_s16(filter, cols, out_c, in_c, quant, bias, params->output_offset,
-                                            params->act_min, params->act_max, out, out + out_c);
-            out += 2 * out_c;
-        }
-        if (p < out_pixels) {
-            const int32_t oy0 = p / output_dims->w, ox0 = p % output_dims->w;
-            const int8_t *px0 = in_b + (oy0 * params->stride.h * input_dims->w + ox0 * params->stride.w) * in_c;
-            edgec_nn_im2col_s8_to_s16x2(px0, cols, 0, in_c, params->input_offset);
-            edgec_nn_mat_mult_kernel_s8_s16_1col(filter, cols, out_c, in_c, quant, bias, params->output_offset,
-                                                 params->act_min, params->act_max, out);
-        }
-    }
+    return edgec_nn_conv_1x1_s8(buffer, params, quant, input_dims, input, filter, bias, output_dims, output);
 #else
     (void)buffer;
+    const int32_t in_c = input_dims->c;
+    const int32_t out_c = output_dims->c;
+    const int32_t in_batch = input_dims->h * input_dims->w * in_c;
+    const int32_t out_pixels = output_dims->h * output_dims->w;
     const int32_t qstep = quant->per_channel ? 1 : 0;
     for (int32_t b = 0; b < input_dims->n; b++) {
         const int8_t *in_b = input + b * in_batch;

@@ -21,8 +21,11 @@
  *   and may be 0, in which case buffer may be NULL.
  * - Kernels return EDGEC_OK, or EDGEC_ARG_ERROR for arguments they cannot
  *   handle (the compiler never emits those calls).
- * - On ARMv7E-M (Cortex-M4/M7/M33 with DSP) SIMD code paths are compiled in;
- *   elsewhere portable C. Both give identical bytes.
+ * - On ARMv7E-M (Cortex-M4/M7/M33 with DSP) SIMD code paths are compiled in
+ *   (unless EDGEC_KERNELS_PORTABLE is defined); elsewhere portable C. Both give
+ *   identical bytes. The DSP convolutions may use the output tensor as working
+ *   memory before writing their results into it; the output must not alias an
+ *   input (it never does for CONV_2D).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -162,8 +165,9 @@ edgec_status edgec_convolve_1x1_s8(void *buffer, const edgec_conv_params *params
 
 /*
  * Depthwise convolution (TFLM DepthwiseConvPerChannel): filter (1, kh, kw,
- * out_ch) with out_ch = in_ch * depth_multiplier. A fast path is taken for 3x3
- * filters with depth multiplier 1 and dilation 1. Needs no scratch.
+ * out_ch) with out_ch = in_ch * depth_multiplier. DSP builds take a fast path
+ * for 3x3 filters with depth multiplier 1, dilation 1 and padding <= 1 (the
+ * MobileNet / DS-CNN layers). Needs no scratch.
  */
 edgec_status edgec_depthwise_conv_s8(const edgec_dw_conv_params *params, const edgec_quant_params *quant,
                                      const edgec_dims *input_dims, const int8_t *input, const edgec_dims *filter_dims,
