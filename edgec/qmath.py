@@ -233,6 +233,30 @@ def requantize(acc, multiplier, shift, output_offset: int, act_min: int, act_max
 # --- op parameters, as TFLite Micro's Prepare computes them -----------------------------
 
 
+@dataclass(frozen=True)
+class PrunedChannels:
+    """Output channels of a conv/FC layer whose filters are all zero (pruned in
+    training). Their accumulator is the bias alone, so their output is the
+    constant requantize(bias) whatever the input."""
+
+    live: np.ndarray  # int: channels computed, ascending
+    dead: np.ndarray  # int: constant channels, ascending
+    dead_value: np.ndarray  # int8: their output
+
+
+def pruned_channels(w: np.ndarray, bias, multiplier, shift, output_offset: int, act_min: int,
+                    act_max: int) -> PrunedChannels:
+    """Split the output channels (w's first axis) into computed and constant ones."""
+    n = w.shape[0]
+    zero = ~np.any(w.reshape(n, -1) != 0, axis=1)
+    dead = np.flatnonzero(zero)
+    b = np.zeros(n, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    m = np.broadcast_to(np.asarray(multiplier, np.int64).reshape(-1), (n,))
+    s = np.broadcast_to(np.asarray(shift, np.int64).reshape(-1), (n,))
+    values = requantize(b[dead], m[dead], s[dead], output_offset, act_min, act_max)
+    return PrunedChannels(np.flatnonzero(~zero), dead, np.asarray(values, np.int8))
+
+
 def activation_range(activation: str | int, scale: float, zero_point: int, qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
     """`CalculateActivationRangeQuantized` for int8 outputs.
 

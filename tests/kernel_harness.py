@@ -61,6 +61,11 @@ class ConvParams(C.Structure):
                 ("dilation", HW), ("act_min", C.c_int32), ("act_max", C.c_int32)]
 
 
+class ChannelMap(C.Structure):
+    _fields_ = [("live", C.c_int32), ("live_ch", C.POINTER(C.c_int16)), ("dead", C.c_int32),
+                ("dead_ch", C.POINTER(C.c_int16)), ("dead_value", C.POINTER(C.c_int8))]
+
+
 class DwConvParams(C.Structure):
     _fields_ = [("input_offset", C.c_int32), ("output_offset", C.c_int32), ("stride", HW), ("padding", HW),
                 ("dilation", HW), ("depth_multiplier", C.c_int32), ("act_min", C.c_int32), ("act_max", C.c_int32)]
@@ -143,6 +148,9 @@ class KernelLib:
             "edgec_convolve_1x1_s8": (C.c_int32, [C.c_void_p, C.POINTER(ConvParams), C.POINTER(QuantParams),
                                                  C.POINTER(Dims), _P8, C.POINTER(Dims), _P8, _P32, C.POINTER(Dims),
                                                  _P8]),
+            "edgec_convolve_1x1_pruned_s8": (C.c_int32, [C.c_void_p, C.POINTER(ConvParams), C.POINTER(QuantParams),
+                                                        C.POINTER(ChannelMap), C.POINTER(Dims), _P8, C.POINTER(Dims),
+                                                        _P8, _P32, C.POINTER(Dims), _P8]),
             "edgec_depthwise_conv_s8": (C.c_int32, [C.POINTER(DwConvParams), C.POINTER(QuantParams), C.POINTER(Dims),
                                                    _P8, C.POINTER(Dims), _P8, _P32, C.POINTER(Dims), _P8]),
             "edgec_fully_connected_s8": (C.c_int32, [C.POINTER(FcParams), C.POINTER(QuantParams), C.c_int32,
@@ -189,6 +197,37 @@ class KernelLib:
         st = fn(buf.ctypes.data if nbuf else None, C.byref(p), C.byref(quant.struct), C.byref(_dims(x.shape)), _p8(x),
                 C.byref(_dims(w.shape)), _p8(w), _p32(b), C.byref(_dims(out_shape)), _p8(out))
         self._check(st, fn.__name__)
+        return out
+
+    def convolve_1x1_pruned(self, x, w, bias, quant: Quant, *, input_offset, output_offset, act_min=-128,
+                            act_max=127) -> np.ndarray:
+        """A stride-1 pointwise layer through edgec_convolve_1x1_pruned_s8: w, bias and
+        quant are the whole layer's; the all-zero filters are taken out here, as the
+        compiler does (edgec.qmath.pruned_channels)."""
+        x, w = _i8(x), _i8(w)
+        cout = w.shape[0]
+        m = np.broadcast_to(quant.multiplier, (cout,))
+        s = np.broadcast_to(quant.shift, (cout,))
+        pc = qmath.pruned_channels(w, bias, m, s, output_offset, act_min, act_max)
+        live = pc.live
+        wl = _i8(w[live])
+        bl = None if bias is None else _i32(np.asarray(bias)[live])
+        ql = Quant(m[live], s[live], True)
+        i16 = C.POINTER(C.c_int16)
+        live_ch, dead_ch = np.ascontiguousarray(live, np.int16), np.ascontiguousarray(pc.dead, np.int16)
+        dead_val = _i8(pc.dead_value)
+        cmap = ChannelMap(len(live), live_ch.ctypes.data_as(i16), len(pc.dead), dead_ch.ctypes.data_as(i16),
+                          _p8(dead_val))
+        out_shape = x.shape[:3] + (cout,)
+        out = np.zeros(out_shape, dtype=np.int8)
+        p = ConvParams(int(input_offset), int(output_offset), HW(1, 1), HW(0, 0), HW(1, 1), int(act_min), int(act_max))
+        nbuf = self.conv_buffer_size(x.shape, wl.shape, True)
+        buf = np.zeros(max(nbuf, 4) // 4 + 1, dtype=np.int32)
+        st = self.lib.edgec_convolve_1x1_pruned_s8(buf.ctypes.data if nbuf else None, C.byref(p), C.byref(ql.struct),
+                                                   C.byref(cmap), C.byref(_dims(x.shape)), _p8(x),
+                                                   C.byref(_dims(wl.shape)), _p8(wl), _p32(bl),
+                                                   C.byref(_dims(out_shape)), _p8(out))
+        self._check(st, "edgec_convolve_1x1_pruned_s8")
         return out
 
     def depthwise_conv(self, x, w, bias, quant: Quant, *, input_offset, output_offset, depth_multiplier=1,
@@ -478,9 +517,12 @@ def _act_range(act: int, out: TensorInfo) -> tuple[int, int]:
     return qmath.activation_range(int(act), out.scale, out.zero_point)
 
 
-def run_layer(lib: KernelLib, model: TfliteModel, layer: Layer, inputs: list[np.ndarray]) -> np.ndarray:
+def run_layer(lib: KernelLib, model: TfliteModel, layer: Layer, inputs: list[np.ndarray],
+              prune: bool = True) -> np.ndarray:
     """Run one TFLite operator with the edgec kernels; `inputs` are the values of
-    its non-constant input tensors, in operator order. Returns the output tensor."""
+    its non-constant input tensors, in operator order. Returns the output tensor.
+    prune: stride-1 pointwise layers with all-zero filters take the pruned kernel,
+    as compiled models do (else the plain call, which skips them at run time)."""
     T = model.tensors
     out_t = T[layer.outputs[0]]
     values = []
@@ -513,7 +555,12 @@ def run_layer(lib: KernelLib, model: TfliteModel, layer: Layer, inputs: list[np.
                       dilation=(dh, dw), out_hw=(oh, ow), act_min=lo, act_max=hi)
         if op == "CONV_2D":
             one = w.shape[1] == 1 and w.shape[2] == 1 and ph == 0 and pw == 0 and w.shape[3] == x.shape[3]
-            y = lib.convolve(x, w, bias, q, one_by_one=one and dh == 1 and dw == 1, **common)
+            pruned = one and (sh, sw, dh, dw) == (1, 1, 1, 1) and not np.all(np.any(w.reshape(cout, -1) != 0, axis=1))
+            if prune and pruned:
+                y = lib.convolve_1x1_pruned(x, w, bias, q, input_offset=-in_t.zero_point, output_offset=out_t.zero_point,
+                                            act_min=lo, act_max=hi)
+            else:
+                y = lib.convolve(x, w, bias, q, one_by_one=one and dh == 1 and dw == 1, **common)
         else:
             y = lib.depthwise_conv(x, w, bias, q, depth_multiplier=o.DepthMultiplier() or cout // x.shape[3], **common)
         return y.reshape(out_t.shape)

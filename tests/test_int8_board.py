@@ -1,5 +1,5 @@
-"""int8 models on the emulated Cortex-M7 board: MLPerf Tiny's kws and resnet
-(TFLite, full-integer) compiled with --board qemu-m7, booted in QEMU, run over
+"""int8 models on the emulated Cortex-M7 board: MLPerf Tiny's kws, resnet and vww
+(TFLite, full-integer; vww's pruned pointwise layers take the pruned kernel) compiled with --board qemu-m7, booted in QEMU, run over
 the serial protocol with random int8 inputs: bit for bit equal to the host build
 of the same C and to TFLite Micro. The kernels' DSP path (the default on
 Cortex-M7) and their portable C path (firmware built with portable_kernels=True,
@@ -30,7 +30,7 @@ MODELS = mlperf_models_dir()
 HAVE_QEMU = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
 pytestmark = pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / arm-none-eabi-gcc not installed (make setup)")
 BOARD = "qemu-m7"
-KWS, RESNET, AD01 = "kws_ref_model", "pretrainedResnet_quant", "ad01_int8"
+KWS, RESNET, AD01, VWW = "kws_ref_model", "pretrainedResnet_quant", "ad01_int8", "vww_96_int8"
 COUNTS: dict[tuple[str, str], int] = {}  # (model, kernels) -> instructions per inference, for the summary
 
 
@@ -121,7 +121,7 @@ def _run(link, bf: BuildFolder, xs: list[np.ndarray]):
     return [run_on_board(link, bf, [x], info) for x in xs]
 
 
-@pytest.mark.parametrize("name", [KWS, RESNET])
+@pytest.mark.parametrize("name", [KWS, RESNET, VWW])
 def test_int8_bit_exact_on_board(name, compiled, firmware, hosts):
     """INFO reports int8 tensors with scale and zero point; random int8 inputs give
     the host build's bytes and TFLite Micro's; counts repeat; PROFILE covers the layers."""

@@ -60,6 +60,33 @@ def test_int8_build_for_cortex_m(name, tmp_path):
         assert "const int8_t *" in model_h and "_INPUT0_SCALE" in model_h
 
 
+def test_pruned_pointwise_filters_stay_out_of_flash(tmp_path):
+    """vww's pointwise layers have 971 all-zero filters (152,640 B): compiled for an
+    M7 they take edgec_convolve_1x1_pruned_s8 with only the live filters in flash
+    (bit-exactness: test_bit_exact_with_tflite_micro, and tests/test_int8_board.py
+    for the DSP path)."""
+    path = MODELS / "vww_96_int8.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    r = compile_model(path, "cortex-m7", out_dir=tmp_path / "vww")
+    g = r.graph
+    want, zero_bytes = {}, 0
+    for L in r.layers:
+        node = next(n for n in g.nodes if n.outputs[0] == L.output)
+        w = g.tensor(node.inputs[1]).data if node.op == "Conv2D" else None
+        if w is not None and w.shape[1:3] == (1, 1):
+            dead = int(np.count_nonzero(~np.any(w.reshape(w.shape[0], -1) != 0, axis=1)))
+            if dead:
+                want[L.index] = dead
+                zero_bytes += dead * w[0].size
+    got = {L.index: int(L.reason.split("pruned: ")[1].split(" of")[0]) for L in r.layers if "pruned:" in L.reason}
+    assert got == want and sum(want.values()) == 971 and zero_bytes == 152_640
+    model_c = (tmp_path / "vww" / "model.c").read_text()
+    assert model_c.count("edgec_convolve_1x1_pruned_s8(") == len(want)
+    # flash: the live weights + ~23 KB of kernel code + ~14 KB of per-channel multipliers/shifts
+    assert r.totals.flash_bytes < r.totals.weight_bytes - zero_bytes + 48 * 1024
+
+
 @pytest.mark.parametrize("name", ["kws_ref_model", "pretrainedResnet_quant", "ad01_int8"])
 def test_tvm_generated_int8_kernels_bit_exact(name):
     """The second implementation: integer kernels generated through TVM (Relax

@@ -118,7 +118,8 @@ def test_mlperf_layers_vs_tflm(libs, name):
         for layer in model.layers:
             ref = tm[layer.outputs[0]]
             for variant, lib in libs.items():
-                y = H.run_layer(lib, model, layer, _nonconst_inputs(model, layer, tm))
+                # seed 1: pruned pointwise layers through the pruned kernel (as compiled); seed 2: the plain one
+                y = H.run_layer(lib, model, layer, _nonconst_inputs(model, layer, tm), prune=seed == 1)
                 d = _ndiff(y, ref)
                 report.append((seed, layer.index, layer.op, variant, d))
     bad = [r for r in report if r[-1]]
@@ -274,6 +275,29 @@ def test_random_convolve_1x1(libs, seed):
     for v, lib in libs.items():
         assert _ndiff(lib.convolve(x, wt, bias, H.Quant(m, s, True), one_by_one=True, **args), ref) == 0, v
         assert _ndiff(lib.convolve(x, wt, bias, H.Quant(m, s, True), **args), ref) == 0, v
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_convolve_1x1_pruned(libs, seed):
+    """Pruned pointwise layers (all-zero filters, extreme quantisation on them as in
+    the MLPerf VWW model) through edgec_convolve_1x1_pruned_s8 = the full layer."""
+    rng = np.random.default_rng(150 + seed)
+    cin, cout = 4 * int(rng.integers(1, 12)) + (seed % 3 == 2), int(rng.integers(2, 24))
+    n, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 7)), int(rng.integers(1, 7))
+    x, wt = _i8(rng, (n, h, w, cin)), _i8(rng, (cout, 1, 1, cin))
+    bias = rng.integers(-5000, 5000, size=cout).astype(np.int32)
+    m, s = _rand_quant(rng, cout)
+    dead = rng.random(cout) < (0.5 if seed % 4 else 1.0)
+    wt[dead] = 0
+    if seed % 2:
+        m[dead], s[dead], bias[dead] = 0, -31, 1 << 30
+    lo, hi = (-128, 127) if seed % 5 else (-100, 90)
+    args = dict(input_offset=int(rng.integers(-127, 129)), output_offset=int(rng.integers(-128, 128)))
+    ref = Q.conv2d_s8(x, wt, bias, multiplier=m, shift=s, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                      out_hw=(h, w), act_min=lo, act_max=hi, **args)
+    for v, lib in libs.items():
+        y = lib.convolve_1x1_pruned(x, wt, bias, H.Quant(m, s, True), act_min=lo, act_max=hi, **args)
+        assert _ndiff(y, ref) == 0, v
 
 
 def test_convolve_1x1_refuses_padding(libs):

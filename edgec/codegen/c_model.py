@@ -31,9 +31,11 @@ def _weight_names(g: Graph, layers: list[Layer], prefix: str) -> dict[str, str]:
     names: dict[str, str] = {}
     by_content: dict[bytes, str] = {}
     for layer in layers:
-        for t in layer.args[:-1]:
+        for k, t in enumerate(layer.args[:-1]):
             if not t:
                 continue
+            if layer.ccall is not None and not any(f"@in{k}@" in a for a in layer.ccall.args):
+                continue  # the kernel reads its own copy (e.g. a pruned filter)
             tensor = g.tensor(t)
             if not tensor.is_const or t in names:
                 continue
@@ -152,7 +154,8 @@ def generate(g: Graph, layers: list[Layer], ks: KernelSet, plan: MemoryPlan, tar
         for st in layer.statics:
             if st.ctype.endswith("]"):
                 base, dim = st.ctype[:-1].split("[")
-                c.line(f"static const {base} {st.name}[{dim}] = {st.init};")
+                aligned = f" __attribute__((aligned({st.align})))" if st.align else ""
+                c.line(f"static const {base} {st.name}[{dim}]{aligned} = {st.init};")
             else:
                 c.line(f"static const {st.ctype} {st.name} = {st.init};")
     c.line()

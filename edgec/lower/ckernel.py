@@ -26,6 +26,7 @@ class StaticDecl:
     ctype: str  # "edgec_conv_params", "int32_t[]", ...
     name: str
     init: str  # C initializer, e.g. "{1, 2, 3}"
+    align: int = 0  # bytes (arrays the kernels read by words), 0: the type's own
 
 
 @dataclass
@@ -58,14 +59,15 @@ class CKernelCtx:
         return "@scratch@"
 
     # -- static parameter objects --
-    def static(self, ctype: str, suffix: str, init: str) -> str:
+    def static(self, ctype: str, suffix: str, init: str, align: int = 0) -> str:
         name = f"{self.prefix}_{suffix}"
-        self.statics.append(StaticDecl(ctype, name, init))
+        self.statics.append(StaticDecl(ctype, name, init, align))
         return name
 
-    def int_array(self, suffix: str, values) -> str:
+    def int_array(self, suffix: str, values, ctype: str = "int32_t", align: int = 0) -> str:
+        """A const array of integers (the kernels' own copies of constants, e.g. pruned weights)."""
         vals = [int(v) for v in np.asarray(values).reshape(-1)]
-        return self.static(f"int32_t[{len(vals)}]", suffix, "{" + ", ".join(map(str, vals)) + "}")
+        return self.static(f"{ctype}[{max(len(vals), 1)}]", suffix, "{" + ", ".join(map(str, vals or [0])) + "}", align)
 
 
 def c_struct(**fields) -> str:

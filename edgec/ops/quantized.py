@@ -439,6 +439,9 @@ def _conv_c(ctx, node):
     pointwise = (kh, kw) == (1, 1) and tuple(attr(node, "strides", (1, 1))) == (1, 1) and _pads(node) == (0, 0, 0, 0) \
         and ci == x.shape[3]
     if pointwise:
+        pruned = _pruned_pointwise(ctx, node, params)
+        if pruned is not None:
+            return pruned
         fn, scratch, why = "edgec_convolve_1x1_s8", qmath.convolve_1x1_s8_buffer_size(ci, dsp=ctx.dsp), "1x1, stride 1, no padding: GEMM without im2col"
         srcs = ("edgec_convolve_1x1_s8.c", "edgec_nn_mat_mult_s8.c")
     else:
@@ -449,6 +452,44 @@ def _conv_c(ctx, node):
             "&" + ctx.static("edgec_dims", "w_dims", dims(w.shape)), ctx.input(1), _bias_arg(ctx, node),
             "&" + ctx.static("edgec_dims", "out_dims", dims(y.shape)), ctx.output()]
     return CCall(fn, args, srcs, scratch, why + (" (DSP: __SMLAD)" if ctx.dsp else " (portable C)"))
+
+
+def _pruned_pointwise(ctx, node, params: str) -> CCall | None:
+    """A stride-1 pointwise layer with all-zero filters (pruned in training) as
+    edgec_convolve_1x1_pruned_s8: the constant channels' outputs are computed
+    here, their filters, biases and multipliers never reach flash. None when no
+    filter is all zero, or when the DSP build would run the live channels on its
+    slow direct loop (input channels not a multiple of 4, clamped activation)."""
+    x, w, y = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
+    if w.data is None:
+        return None
+    ci, cout = w.shape[3], w.shape[0]
+    lo, hi = int(attr(node, "act_min")), int(attr(node, "act_max"))
+    if ctx.dsp and (ci % 4 or lo > -128 or hi < 127):
+        return None
+    bias = ctx.inputs[2].data if len(node.inputs) > 2 and node.inputs[2] else None
+    m, sh = _mult_shift(node)
+    m, sh = np.broadcast_to(m, (cout,)), np.broadcast_to(sh, (cout,))
+    pc = qmath.pruned_channels(w.data, bias, m, sh, int(attr(node, "output_zp")), lo, hi)
+    if pc.dead.size == 0:
+        return None
+    live = pc.live
+    quant = "&" + ctx.static("edgec_quant_params", "quant", c_struct(
+        multiplier=ctx.int_array("mult", m[live]), shift=ctx.int_array("shift", sh[live]), per_channel=1))
+    cmap = "&" + ctx.static("edgec_channel_map", "channels", c_struct(
+        live=live.size, live_ch=ctx.int_array("live_ch", live, "int16_t"), dead=pc.dead.size,
+        dead_ch=ctx.int_array("dead_ch", pc.dead, "int16_t"), dead_value=ctx.int_array("dead_value", pc.dead_value, "int8_t")))
+    filt = ctx.int_array("filter", w.data[live], "int8_t", align=4)
+    bias_arg = ctx.int_array("bias", bias[live]) if bias is not None else "0"
+    scratch = qmath.convolve_1x1_s8_buffer_size(ci, dsp=ctx.dsp)
+    args = [ctx.scratch() if scratch else "0", params, quant, cmap,
+            "&" + ctx.static("edgec_dims", "in_dims", dims(x.shape)), ctx.input(0),
+            "&" + ctx.static("edgec_dims", "w_dims", dims((live.size, 1, 1, ci))), filt, bias_arg,
+            "&" + ctx.static("edgec_dims", "out_dims", dims(y.shape)), ctx.output()]
+    why = (f"1x1, stride 1, pruned: {pc.dead.size} of {cout} channels constant, their filters left out"
+           + (" (DSP: __SMLAD)" if ctx.dsp else " (portable C)"))
+    return CCall("edgec_convolve_1x1_pruned_s8", args, ("edgec_convolve_1x1_s8.c", "edgec_nn_mat_mult_s8.c"),
+                 scratch, why)
 
 
 def _dw_c(ctx, node):

@@ -817,15 +817,22 @@ static void edgec_ws_pair_params(edgec_ws_job *job, const edgec_nn_rq *rq, const
     }
 }
 
+/* The output channel of filter row ch (pruned layers skip the constant channels). */
+static inline int32_t edgec_pw_out_ch(const edgec_nn_conv *cv, int32_t ch)
+{
+    return cv->out_map != NULL ? cv->out_map[ch] : ch;
+}
+
 /* One channel (exact, slow) over all pixels, for channels the fast path cannot take. */
 static EDGEC_NOINLINE void edgec_pw_channel_c(const edgec_nn_conv *cv, int32_t pixels, int32_t ch)
 {
     const int32_t in_c = cv->input_dims->c, out_c = cv->output_dims->c;
     const int8_t *w = cv->filter + ch * in_c;
+    int8_t *out = cv->output + edgec_pw_out_ch(cv, ch);
     for (int32_t p = 0; p < pixels; p++) {
         int32_t acc = cv->bias != NULL ? cv->bias[ch] : 0;
         acc += edgec_dot_s8_offset(cv->input + p * in_c, w, in_c, cv->params->input_offset);
-        cv->output[p * out_c + ch] = edgec_nn_rq_one(&cv->rq, ch, acc);
+        out[p * out_c] = edgec_nn_rq_one(&cv->rq, ch, acc);
     }
 }
 
@@ -834,8 +841,8 @@ static EDGEC_NOINLINE void edgec_pw_channel_c(const edgec_nn_conv *cv, int32_t p
 static int32_t edgec_pw_next(const edgec_nn_conv *cv, int32_t pixels, int32_t ch)
 {
     const uint32_t *cls = cv->rq.ch_class;
-    const int32_t out_c = cv->output_dims->c;
-    for (; ch < out_c && cls != NULL; ch++) {
+    const int32_t n_ch = cv->filter_dims->n;
+    for (; ch < n_ch && cls != NULL; ch++) {
         const uint32_t c = edgec_ch_class(cls, ch);
         if (c == EDGEC_CH_FAST) {
             break;
@@ -851,28 +858,35 @@ static int32_t edgec_pw_next(const edgec_nn_conv *cv, int32_t pixels, int32_t ch
 /* Stride-1 pointwise over all pixels (batches are contiguous too). Channels are
  * paired in order among those computed: dead channels (pruned filters) drop out
  * of the pairing, so they cost nothing. Scratch: the pair's widened weights.
- * Returns 0 (nothing done) when the layer is for the GEMM path. */
+ * Filter row ch goes to output channel edgec_pw_out_ch(ch) of out_c (pruned
+ * layers: fewer rows than output channels). Returns 0 (nothing done) when the
+ * layer is for the GEMM path. */
 static EDGEC_NOINLINE int edgec_nn_pw_s8(edgec_nn_conv *cv)
 {
-    const int32_t in_c = cv->input_dims->c, out_c = cv->output_dims->c;
+    const int32_t in_c = cv->input_dims->c, out_c = cv->output_dims->c, n_ch = cv->filter_dims->n;
     const int32_t pixels = cv->input_dims->n * cv->input_dims->h * cv->input_dims->w;
     int32_t *const wbuf = (int32_t *)cv->buffer;
     uint32_t ch_class[EDGEC_NN_MAX_CLASSIFIED / 16];
-    edgec_nn_dead_prepare(&cv->rq, cv->filter, cv->bias, out_c, in_c, ch_class);
+    /* (pruned layers have no all-zero rows left; dead_fill writes through no map) */
+    if (cv->out_map == NULL) {
+        edgec_nn_dead_prepare(&cv->rq, cv->filter, cv->bias, out_c, in_c, ch_class);
+    }
     if (!cv->rq.fast && cv->rq.ch_class == NULL) {
         return 0;
     }
     edgec_ws_job job;
     int32_t a = edgec_pw_next(cv, pixels, 0);
-    while (a < out_c) {
+    while (a < n_ch) {
         int32_t b = edgec_pw_next(cv, pixels, a + 1);
-        const int32_t next = b < out_c ? b + 1 : out_c;
-        if (b >= out_c) {
+        const int32_t next = b < n_ch ? b + 1 : n_ch;
+        if (b >= n_ch) {
             b = a; /* a last single channel, as a pair with itself */
         }
         int32_t sums[2];
+        const int32_t out_a = edgec_pw_out_ch(cv, a);
         edgec_pw_widen_pair(cv->filter + a * in_c, cv->filter + b * in_c, in_c, wbuf, sums);
         edgec_ws_pair_params(&job, &cv->rq, cv->bias, cv->params->input_offset, a, b, sums);
+        job.b_off = edgec_pw_out_ch(cv, b) - out_a;
         job.w = wbuf;
         job.groups = in_c >> 2;
         job.row_skip = 0;
@@ -883,7 +897,7 @@ static EDGEC_NOINLINE int edgec_nn_pw_s8(edgec_nn_conv *cv)
         if (pixels >= 2) {
             job.in = cv->input;
             job.in_step = in_c - 4;
-            job.out = cv->output + a;
+            job.out = cv->output + out_a;
             job.out_c = out_c;
             job.pairs = pixels >> 1;
             job.orows = 1;
@@ -893,7 +907,7 @@ static EDGEC_NOINLINE int edgec_nn_pw_s8(edgec_nn_conv *cv)
             /* the odd last pixel, as a pair with itself */
             job.in = cv->input + (pixels - 1) * in_c;
             job.in_step = -4;
-            job.out = cv->output + (pixels - 1) * out_c + a;
+            job.out = cv->output + (pixels - 1) * out_c + out_a;
             job.out_c = 0;
             job.pairs = 1;
             job.orows = 1;
@@ -904,6 +918,31 @@ static EDGEC_NOINLINE int edgec_nn_pw_s8(edgec_nn_conv *cv)
     edgec_nn_dead_fill(&cv->rq, cv->bias, out_c, cv->output, pixels);
     cv->rq.ch_class = NULL;
     return 1;
+}
+
+/* The live channels of a pruned layer by direct loops (out of line: its
+ * argument list stays out of the frame that calls edgec_nn_pw_s8). */
+static EDGEC_NOINLINE void edgec_pw_pruned_direct(const edgec_nn_conv *cv, const edgec_quant_params *quant,
+                                                  const edgec_channel_map *map)
+{
+    edgec_nn_conv_1x1_direct(cv->params, quant, cv->input_dims, cv->input, map->live, map->live_ch, cv->filter,
+                             cv->bias, cv->output_dims, cv->output);
+}
+
+edgec_status edgec_nn_pw_pruned_s8(void *buffer, const edgec_conv_params *params, const edgec_quant_params *quant,
+                              const edgec_channel_map *map, const edgec_dims *input_dims, const int8_t *input,
+                              const edgec_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                   const edgec_dims *output_dims, int8_t *output)
+{
+    const int32_t in_c = input_dims->c;
+    edgec_nn_conv cv = {params, input_dims, input, filter_dims, filter, bias, output_dims, output, buffer,
+                        {0}, {0, output_dims->h, 0, output_dims->w}, map->live_ch};
+    edgec_nn_rq_init(&cv.rq, quant, map->live, bias, in_c, params->output_offset, params->act_min, params->act_max);
+    if ((in_c & 3) != 0 || in_c == 0 || !cv.rq.full_range || !edgec_nn_pw_s8(&cv)) {
+        edgec_pw_pruned_direct(&cv, quant, map);
+    }
+    edgec_nn_fill_channels(map, output_dims, output);
+    return EDGEC_OK;
 }
 
 /* The interior output pixels cv->range (an even number of columns), one channel

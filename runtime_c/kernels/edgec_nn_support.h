@@ -438,6 +438,7 @@ typedef struct {
     void *buffer;
     edgec_nn_rq rq;
     int32_t range[4]; /* output rows [0], [1]) x columns [2], [3]) of the interior path */
+    const int16_t *out_map; /* pruned pointwise layers: output channel of each filter row (NULL: the same) */
 } edgec_nn_conv;
 
 /*
@@ -461,6 +462,25 @@ void edgec_nn_conv_interior_s8(const edgec_nn_conv *c);
 edgec_status edgec_nn_conv_1x1_s8(void *buffer, const edgec_conv_params *params, const edgec_quant_params *quant,
                                   const edgec_dims *input_dims, const int8_t *input, const int8_t *filter,
                                   const int32_t *bias, const edgec_dims *output_dims, int8_t *output);
+
+/* A pruned stride-1 pointwise layer (edgec_convolve_1x1_pruned_s8, arguments
+ * checked by the caller) on DSP builds: the live channels by the
+ * weight-stationary path when it can take the layer, else by
+ * edgec_nn_conv_1x1_direct; then the constant channels. */
+edgec_status edgec_nn_pw_pruned_s8(void *buffer, const edgec_conv_params *params, const edgec_quant_params *quant,
+                                   const edgec_channel_map *map, const edgec_dims *input_dims, const int8_t *input,
+                                   const edgec_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                   const edgec_dims *output_dims, int8_t *output);
+
+/* 1x1 convolution by direct loops (edgec_convolve_1x1_s8.c): filter row oc
+ * goes to output channel out_ch[oc] (oc when out_ch is NULL). */
+void edgec_nn_conv_1x1_direct(const edgec_conv_params *params, const edgec_quant_params *quant,
+                              const edgec_dims *input_dims, const int8_t *input, int32_t rows,
+                              const int16_t *out_ch, const int8_t *filter, const int32_t *bias,
+                              const edgec_dims *output_dims, int8_t *output);
+
+/* The constant channels of a pruned layer, into every pixel of a dense NHWC output. */
+void edgec_nn_fill_channels(const edgec_channel_map *map, const edgec_dims *output_dims, int8_t *output);
 
 /*
  * Portable dot products of one int8 row with (x + input_offset), used by the

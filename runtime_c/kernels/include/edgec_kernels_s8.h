@@ -164,6 +164,31 @@ edgec_status edgec_convolve_1x1_s8(void *buffer, const edgec_conv_params *params
                                    int8_t *output);
 
 /*
+ * Output channels of a pruned layer. Channels whose filters are all zero
+ * (pruned away in training) output a constant whatever the input: requant(bias).
+ * The compiler removes them from the filter, bias and quantisation arrays and
+ * describes where the remaining ("live") channels and the constants go.
+ */
+typedef struct {
+    int32_t live;              /* computed channels: rows of the filter, entries of bias / multiplier / shift */
+    const int16_t *live_ch;    /* [live] their output channels, ascending */
+    int32_t dead;              /* channels with a constant output */
+    const int16_t *dead_ch;    /* [dead] their output channels */
+    const int8_t *dead_value;  /* [dead] their output value */
+} edgec_channel_map;
+
+/*
+ * edgec_convolve_1x1_s8 of a pruned layer, stride 1: filter_dims->n == map->live
+ * rows; output_dims->c == map->live + map->dead channels. The same bytes as the
+ * unpruned call. buffer: edgec_convolve_1x1_s8_get_buffer_size().
+ */
+edgec_status edgec_convolve_1x1_pruned_s8(void *buffer, const edgec_conv_params *params,
+                                          const edgec_quant_params *quant, const edgec_channel_map *map,
+                                          const edgec_dims *input_dims, const int8_t *input,
+                                          const edgec_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                          const edgec_dims *output_dims, int8_t *output);
+
+/*
  * Depthwise convolution (TFLM DepthwiseConvPerChannel): filter (1, kh, kw,
  * out_ch) with out_ch = in_ch * depth_multiplier. DSP builds take a fast path
  * for 3x3 filters with depth multiplier 1, dilation 1 and padding <= 1 (the
