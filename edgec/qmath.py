@@ -736,6 +736,19 @@ def tanh_lut_s8(p: SigmoidParams) -> np.ndarray:
     return tanh_s8(np.arange(-128, 128), p)
 
 
+def float_function_lut_s8(fn, in_scale: float, in_zp: int, out_scale: float, out_zp: int, act_min: int = -128,
+                          act_max: int = 127) -> np.ndarray:
+    """256-entry table (indexed by input + 128) of an elementwise float function
+    between int8 tensors of any scales, as onnxruntime's QLinearSigmoid / QDQ
+    Sigmoid computes it: dequantize in float32, apply fn (here in float64, rounded
+    to float32), quantize with round-half-to-even, clamp."""
+    x = np.arange(-128, 128, dtype=np.int32)
+    v = (x - np.int32(in_zp)).astype(np.float32) * np.float32(in_scale)
+    y = np.asarray(fn(v.astype(np.float64)), np.float64).astype(np.float32)
+    q = np.rint(y / np.float32(out_scale)).astype(np.float64) + out_zp
+    return np.clip(q, act_min, act_max).astype(np.int8)
+
+
 def pad_s8(x, pads: Sequence[tuple[int, int]], pad_value: int) -> np.ndarray:
     """PAD / PADV2: constant padding (TFLM pads int8 with the output zero point by default)."""
     return np.pad(np.asarray(x, dtype=np.int8), [tuple(map(int, p)) for p in pads], constant_values=np.int8(pad_value))

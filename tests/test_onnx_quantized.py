@@ -160,7 +160,66 @@ def test_op_zoo(fmt, qdir):
         h = next(o.histogram for o in rep.outputs if o.name == "logits")
         assert sum(c for k, c in h.items() if k <= 2) >= 0.75 * sum(h.values())
         assert steps["logits"] <= 8 and steps["y"] <= 3
-    assert {"Logistic", "Concatenation", "Mul", "MaxPool2D", "FullyConnected", "Softmax"} <= {n.op for n in r.graph.nodes}
+    assert {"Lut", "Concatenation", "Mul", "MaxPool2D", "FullyConnected", "Softmax"} <= {n.op for n in r.graph.nodes}
+
+
+def _act_qdq_model(path: Path, act: str, qtype: str) -> Path:
+    """x -> Q -> DQ -> Sigmoid/Tanh -> Q -> DQ with output scales other than TFLite's
+    fixed 1/256 (sigmoid) or 1/128 (tanh), as calibrated QDQ models have them."""
+    zt = np.uint8 if qtype == "U8" else np.int8
+    zx, zy = (128, 0) if qtype == "U8" else (0, -128)
+    ys = 0.9 / 255 if act == "Sigmoid" else 1.7 / 255
+    if act == "Tanh":
+        zy = 128 if qtype == "U8" else 0
+    inits = [nh.from_array(np.array(np.float32(0.037)), "xs"), nh.from_array(np.array(zt(zx)), "xz"),
+             nh.from_array(np.array(np.float32(ys)), "ys"), nh.from_array(np.array(zt(zy)), "yz")]
+    nodes = [oh.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             oh.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             oh.make_node(act, ["xd"], ["a"], name=act.lower()),
+             oh.make_node("QuantizeLinear", ["a", "ys", "yz"], ["aq"]),
+             oh.make_node("DequantizeLinear", ["aq", "ys", "yz"], ["y"])]
+    g = oh.make_graph(nodes, act.lower(), [oh.make_tensor_value_info("x", TP.FLOAT, [1, 4, 16, 16])],
+                      [oh.make_tensor_value_info("y", TP.FLOAT, [1, 4, 16, 16])], inits)
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.mark.parametrize("act", ["Sigmoid", "Tanh"])
+@pytest.mark.parametrize("qtype", ["U8", "S8"])
+def test_sigmoid_tanh_at_any_output_scale(act, qtype, qdir):
+    """At an output scale other than the fixed-point kernel's, the activation is one
+    256-entry table of the float function (onnxruntime's arithmetic), not TFLite's
+    kernel followed by a requantization (which rounds twice): equal to onnxruntime."""
+    path = _act_qdq_model(qdir / f"{act}_{qtype}.onnx", act, qtype)
+    r, rep = _validate(path, runs=10, tolerance=0)
+    assert [n.op for n in r.graph.nodes if n.op != "Copy"] == ["Lut"]
+    (out,) = rep.outputs
+    assert out.max_steps == 0 and sum(out.histogram.values()) == 10 * 4 * 16 * 16
+
+
+def test_qlinear_sigmoid_from_onnxruntime_is_a_table(qdir):
+    """onnxruntime's QOperator quantizer: Conv -> QLinearSigmoid at its calibrated scale.
+    The sigmoid is steep in output steps (one conv output step moves it by up to ~3), so
+    TFLite's double-rounding requantization in the conv (1 step off onnxruntime's single
+    rounding here and there) shows up amplified in a few outputs."""
+    rng = np.random.default_rng(7)
+    inits = [nh.from_array((rng.standard_normal((6, 3, 3, 3)) * 0.3).astype(np.float32), "w"),
+             nh.from_array((rng.standard_normal(6) * 0.2).astype(np.float32), "b")]
+    nodes = [oh.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             oh.make_node("Sigmoid", ["c"], ["y"], name="sigmoid")]
+    g = oh.make_graph(nodes, "convsig", [oh.make_tensor_value_info("x", TP.FLOAT, [1, 3, 8, 8])],
+                      [oh.make_tensor_value_info("y", TP.FLOAT, [1, 6, 8, 8])], inits)
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(qdir / "convsig.onnx"))
+    path = ort_quantize(qdir / "convsig.onnx", qdir / "convsig_QOperator.onnx", "QOperator", "U8", pre=False)
+    assert "QLinearSigmoid" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    r, rep = _validate(path, runs=10, tolerance=3)
+    assert [n.op for n in r.graph.nodes if n.op != "Copy"] == ["Conv2D", "Lut"]
+    (out,) = rep.outputs
+    assert out.histogram.get(0, 0) >= 0.99 * sum(out.histogram.values())
 
 
 def _integer_model(path: Path, kind: str) -> Path:

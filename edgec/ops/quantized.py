@@ -406,6 +406,11 @@ def _sigmoid_like_ref(tanh: bool):
     return ref
 
 
+def _lut_ref(node, xs):
+    table = np.asarray(attr(node, "table"), np.int8)
+    return [table[xs[0].astype(np.int32) + 128]]
+
+
 def _int8_only(node, ins):
     if ins[0].dtype != "int8":
         return f"input dtype {ins[0].dtype} (int8 only)"
@@ -601,6 +606,12 @@ def _sigmoid_like_c(kind):
         return CCall(f"edgec_{kind}_s8", args, (f"edgec_{kind}_s8.c",), 0, "gemmlowp fixed point")
 
     return emit
+
+
+def _lut_c(ctx, node):
+    table = ctx.int_array("table", attr(node, "table"), "int8_t")
+    args = [ctx.input(0), str(ctx.inputs[0].size), table, ctx.output()]
+    return CCall("edgec_lut_s8", args, ("edgec_lut_s8.c",), 0, "256-entry table")
 
 
 # =============================================================================
@@ -847,6 +858,8 @@ register(
           c_kernel=_sigmoid_like_c("logistic"), notes="gemmlowp fixed-point logistic (TFLM), output scale 1/256 zp -128"),
     OpDef("Tanh", _same_shape, _sigmoid_like_ref(True), None, lambda n, i, o: o[0].size, check=_int8_only, domain=DOMAIN,
           c_kernel=_sigmoid_like_c("tanh"), notes="gemmlowp fixed-point tanh (TFLM), output scale 1/128 zp 0"),
+    OpDef("Lut", _same_shape, _lut_ref, None, lambda n, i, o: o[0].size, check=_int8_only, inplace=(0,), domain=DOMAIN,
+          c_kernel=_lut_c, notes="int8 -> int8 through a 256-entry table (elementwise functions at any scales)"),
 )
 
 __all__ = [

@@ -747,17 +747,29 @@ class _Converter:
         attrs = dict(beta=1.0, **q.softmax_attrs(1.0, s_x))
         self.finish(n, "Softmax", [v.name], self.tensors[v.name].shape, self.quant_of(x), v.layout, attrs, fixed_out=SOFTMAX_OUT)
 
-    def _sigmoid_like(self, n: Node, op: str, fixed: tuple[float, int]) -> None:
+    def _sigmoid_like(self, n: Node, op: str, fixed: tuple[float, int], fn) -> None:
+        """TFLite's fixed-point kernel where the output has its fixed scale (TFLite
+        models); at any other output scale (ONNX QDQ / QOperator models) a table of
+        the float function (dequantize, fn, quantize: onnxruntime's arithmetic)
+        instead of the fixed-point kernel plus a requantization, which would round twice."""
         x = n.inputs[0]
         v = self.val(x)
         s_x, z_x = self.quant_of(x)
-        self.finish(n, op, [v.name], self.tensors[v.name].shape, (s_x, z_x), v.layout, q.sigmoid_tanh_attrs(s_x, z_x), fixed_out=fixed)
+        out, bounds, _ = self.out_info(n)
+        want = self.quant_of(out)
+        shape = self.tensors[v.name].shape
+        if _same_q(fixed, want):
+            self.emit(n, op, [v.name], out, shape, want, v.layout, q.sigmoid_tanh_attrs(s_x, z_x))
+            return
+        lo, hi = clamp_range(bounds, *want)
+        table = qmath.float_function_lut_s8(fn, s_x, z_x, want[0], want[1], lo, hi)
+        self.emit(n, "Lut", [v.name], out, shape, want, v.layout, dict(table=tuple(int(t) for t in table), function=op))
 
     def op_Sigmoid(self, n: Node) -> None:
-        self._sigmoid_like(n, "Logistic", LOGISTIC_OUT)
+        self._sigmoid_like(n, "Logistic", LOGISTIC_OUT, lambda v: 1.0 / (1.0 + np.exp(-v)))
 
     def op_Tanh(self, n: Node) -> None:
-        self._sigmoid_like(n, "Tanh", TANH_OUT)
+        self._sigmoid_like(n, "Tanh", TANH_OUT, np.tanh)
 
     def op_Concat(self, n: Node) -> None:
         xs = [i for i in n.inputs if i]
