@@ -529,6 +529,59 @@ def test_quantize_dequantize_vs_tflm(tmp_path):
     _check_single(tmp_path, tensors, ops, [0], [3], [x], name="qdq")
 
 
+def test_float_interface_model_compiles_bit_exact(tmp_path):
+    """The TFLite converter's default int8 model keeps a float interface: QUANTIZE at
+    the start, DEQUANTIZE at the end. Compiled (runtime_c kernels
+    edgec_quantize_f32_s8 / edgec_requantize_s8 / edgec_dequantize_s8_f32), the host
+    build equals TFLite Micro bit for bit on float inputs, rounding ties included."""
+    from edgec.compiler import compile_model
+    from edgec.hostrun import host_model_for
+
+    oc, sx = 6, np.float32(0.037)
+    wscale = RNG.uniform(0.002, 0.02, oc).astype(np.float32)
+    tensors = [
+        dict(name="f", shape=[1, 6, 6, 3], dtype="float32"),
+        act("q", (1, 6, 6, 3), float(sx), 3),
+        act("q2", (1, 6, 6, 3), 0.05, -7),
+        const("w", _i8((oc, 3, 3, 3)), wscale, 0, axis=0),
+        const("b", RNG.integers(-2000, 2000, oc).astype(np.int32), wscale * np.float32(0.05), 0),
+        act("y", (1, 6, 6, oc), 0.07, -5),
+        dict(name="d", shape=[1, 6, 6, oc], dtype="float32"),
+    ]
+    ops = [dict(op="QUANTIZE", inputs=[0], outputs=[1]), dict(op="QUANTIZE", inputs=[1], outputs=[2]),
+           dict(op="CONV_2D", inputs=[2, 3, 4], outputs=[5],
+                options=("Conv2DOptions", dict(Padding=0, StrideH=1, StrideW=1, DilationHFactor=1, DilationWFactor=1))),
+           dict(op="DEQUANTIZE", inputs=[5], outputs=[6])]
+    data = build_tflite(tensors, ops, [0], [6])
+    p = tmp_path / "float_io.tflite"
+    p.write_bytes(data)
+    r = compile_model(p, "host", build=False)
+    assert [L.ccall.function for L in r.layers] == ["edgec_quantize_f32_s8", "edgec_requantize_s8", "edgec_convolve_s8",
+                                                    "edgec_dequantize_s8_f32"]
+    host = host_model_for(r)
+    it = _tflm(data)
+    rng = np.random.default_rng(5)
+    differing = 0
+    try:
+        for k in range(20):
+            if k % 2:  # exact rounding ties of the input quantization, and beyond the int8 range
+                x = ((rng.integers(-140, 140, (1, 6, 6, 3)) + 0.5) * sx).astype(np.float32)
+            else:
+                x = (rng.standard_normal((1, 6, 6, 3)) * 2).astype(np.float32)
+            it.set_input(x, 0)
+            it.invoke()
+            want = np.asarray(it.get_output(0))
+            got = host.run([x])[0]
+            assert got.dtype == np.float32 and got.shape == want.shape
+            differing += int(np.count_nonzero(got.view(np.int32) != want.view(np.int32)))
+    finally:
+        host.close()
+    assert differing == 0
+    for target in ("cortex-m4", "cortex-m0plus"):
+        rt = compile_model(p, target, out_dir=tmp_path / target)
+        assert rt.build is not None and rt.totals.flash_bytes > 0
+
+
 def test_multi_output_graph_and_fused_relu6_clamp(tmp_path):
     # two outputs; RELU6 clamp computed with roundf(6 / scale) like TFLite
     tensors = [act("a", (1, 8), 0.05, -128), act("b", (1, 8), 0.05, -128), act("y", (1, 8), 0.03, -128), act("z", (1, 8), 0.04, -100)]

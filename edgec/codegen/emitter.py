@@ -54,7 +54,7 @@ def c_array_body(arr: np.ndarray, per_line: int = 8) -> str:
     """Exact, deterministic literals: hex floats for float32 (round-trip exact)."""
     flat = arr.reshape(-1)
     if arr.dtype == np.float32:
-        items = [_hexf(float(v)) for v in flat]
+        items = [c_float_literal(float(v)) for v in flat]
     elif arr.dtype == np.float64:
         items = [float(v).hex() for v in flat]
     else:
@@ -63,7 +63,8 @@ def c_array_body(arr: np.ndarray, per_line: int = 8) -> str:
     return ",\n".join("    " + r for r in rows)
 
 
-def _hexf(v: float) -> str:
+def c_float_literal(v: float) -> str:
+    """A float32 value as an exact C literal (hex float with f suffix; NAN, INFINITY)."""
     if v != v:
         return "NAN"
     if v in (float("inf"), float("-inf")):

@@ -31,6 +31,7 @@ import numpy as np
 
 from edgec import qmath
 from edgec.ir import Tensor
+from edgec.codegen.emitter import c_float_literal
 from edgec.lower.ckernel import CCall, c_struct, dims, hw
 from edgec.ops.registry import OpDef, attr, broadcast_shape, register
 
@@ -608,6 +609,26 @@ def _sigmoid_like_c(kind):
     return emit
 
 
+def _quantize_c(ctx, node):
+    if attr(node, "out_dtype", "int8") != "int8":
+        return None
+    n = str(ctx.inputs[0].size)
+    if attr(node, "mode") == "float":
+        args = [ctx.input(0), n, c_float_literal(float(np.float32(attr(node, "scale")))), str(int(attr(node, "output_zp"))), ctx.output()]
+        return CCall("edgec_quantize_f32_s8", args, ("edgec_quantize_s8.c",), 0, "float32 -> int8 (roundf)")
+    args = [ctx.input(0), n, str(-int(attr(node, "input_zp"))), str(int(attr(node, "mult"))), str(int(attr(node, "shift"))),
+            str(int(attr(node, "output_zp"))), ctx.output()]
+    return CCall("edgec_requantize_s8", args, ("edgec_quantize_s8.c",), 0, "int8 -> int8 requantization")
+
+
+def _dequantize_c(ctx, node):
+    if ctx.inputs[0].dtype != "int8":
+        return None
+    args = [ctx.input(0), str(ctx.inputs[0].size), c_float_literal(float(np.float32(attr(node, "scale")))),
+            str(int(attr(node, "input_zp"))), ctx.output()]
+    return CCall("edgec_dequantize_s8_f32", args, ("edgec_quantize_s8.c",), 0, "int8 -> float32")
+
+
 def _lut_c(ctx, node):
     table = ctx.int_array("table", attr(node, "table"), "int8_t")
     args = [ctx.input(0), str(ctx.inputs[0].size), table, ctx.output()]
@@ -852,8 +873,9 @@ register(
     OpDef("StridedSlice", _slice_out_shape, _slice_ref, None, _copy_macs, domain=DOMAIN,
           notes="begin/end/stride resolved at import; shrink/new axes folded into 'shape'"),
     OpDef("Quantize", _same_shape, _quantize_ref, None, lambda n, i, o: o[0].size, inplace=(), domain=DOMAIN,
-          notes="float32 -> int8 (roundf), or int8 -> int8 requantize"),
-    OpDef("Dequantize", _same_shape, _dequantize_ref, None, lambda n, i, o: o[0].size, domain=DOMAIN),
+          c_kernel=_quantize_c, notes="float32 -> int8 (roundf), or int8 -> int8 requantize"),
+    OpDef("Dequantize", _same_shape, _dequantize_ref, None, lambda n, i, o: o[0].size, domain=DOMAIN,
+          c_kernel=_dequantize_c),
     OpDef("Logistic", _same_shape, _sigmoid_like_ref(False), None, lambda n, i, o: o[0].size, check=_int8_only, domain=DOMAIN,
           c_kernel=_sigmoid_like_c("logistic"), notes="gemmlowp fixed-point logistic (TFLM), output scale 1/256 zp -128"),
     OpDef("Tanh", _same_shape, _sigmoid_like_ref(True), None, lambda n, i, o: o[0].size, check=_int8_only, domain=DOMAIN,

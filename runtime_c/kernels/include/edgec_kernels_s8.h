@@ -263,6 +263,21 @@ edgec_status edgec_tanh_s8(const int8_t *input, int32_t size, int32_t input_zero
  */
 edgec_status edgec_lut_s8(const int8_t *input, int32_t size, const int8_t *lut, int8_t *output);
 
+/* ---- quantize / dequantize ------------------------------------------------------------------- */
+
+/* QUANTIZE float32 -> int8: roundf(x / scale) + zero_point, clamped to int8 (NaN -> zero_point). */
+edgec_status edgec_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point,
+                                   int8_t *output);
+
+/* QUANTIZE int8 -> int8 (a change of scale / zero point): requant(x + input_offset) + output_offset.
+ * Output may alias input. */
+edgec_status edgec_requantize_s8(const int8_t *input, int32_t size, int32_t input_offset, int32_t multiplier,
+                                 int32_t shift, int32_t output_offset, int8_t *output);
+
+/* DEQUANTIZE int8 -> float32: scale * (x - zero_point). */
+edgec_status edgec_dequantize_s8_f32(const int8_t *input, int32_t size, float scale, int32_t zero_point,
+                                     float *output);
+
 /* ---- data movement -------------------------------------------------------------------------- */
 
 #define EDGEC_PAD_MAX_DIMS 5
