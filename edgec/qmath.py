@@ -706,6 +706,38 @@ def softmax_s8(x, p: SoftmaxParams) -> np.ndarray:
     return out.reshape(shape)
 
 
+SOFTMAX_LUT_EXP_BITS = 20  # the table holds round(exp(d * beta * scale) * 2^20)
+SOFTMAX_LUT_RECIP_BITS = 16  # the output reciprocal round(2^16 / out_scale)
+
+
+def softmax_lut_params(in_scale: float, beta: float, out_scale: float) -> tuple[np.ndarray, int]:
+    """Softmax between int8 tensors at any output scale (ONNX QDQ models):
+    (table of 256 int32 indexed by x - max + 255, output reciprocal). exp in float64
+    at compile time; the kernel stays integer."""
+    d = np.arange(-255, 1, dtype=np.float64)
+    table = np.rint(np.exp(d * float(beta) * float(np.float32(in_scale))) * (1 << SOFTMAX_LUT_EXP_BITS)).astype(np.int64)
+    recip = int(round((1 << SOFTMAX_LUT_RECIP_BITS) / float(np.float32(out_scale))))
+    if not 0 < recip < (1 << 31):
+        raise ValueError(f"softmax output scale {out_scale} out of range for the table kernel")
+    return table.astype(np.int32), recip
+
+
+def softmax_lut_s8(x, table, recip: int, output_zp: int) -> np.ndarray:
+    """`edgec_softmax_lut_s8` over the last axis: y = e / sum(e) / out_scale rounded
+    half to even (one rounding, onnxruntime's), + zero point, clamped to int8.
+    Rows of at most 2047 elements (the int32 sum of Q20 exponentials)."""
+    x = np.asarray(x, dtype=_I64)
+    shape = x.shape
+    rows = x.reshape(-1, shape[-1])
+    t = np.asarray(table, dtype=_I64)
+    e = t[rows - rows.max(axis=1, keepdims=True) + 255]
+    num = e * int(recip)
+    den = e.sum(axis=1, keepdims=True) << SOFTMAX_LUT_RECIP_BITS
+    q, r = np.divmod(num, den)
+    q = q + ((2 * r > den) | ((2 * r == den) & (q % 2 == 1)))
+    return np.clip(q + output_zp, -128, 127).astype(np.int8).reshape(shape)
+
+
 def _sigmoid_like_s8(x, p: SigmoidParams, fn, out_shift: int, out_offset: int) -> np.ndarray:
     x = np.asarray(x, dtype=_I64)
     inp = x - p.input_zero_point

@@ -277,6 +277,18 @@ def _softmax_ref(node, xs):
     return [qmath.softmax_s8(xs[0], p)]
 
 
+def _softmax_lut_ref(node, xs):
+    return [qmath.softmax_lut_s8(xs[0], attr(node, "exp_table"), int(attr(node, "recip")), int(attr(node, "output_zp")))]
+
+
+def _softmax_lut_check(node, ins):
+    if ins[0].dtype != "int8":
+        return "only int8 -> int8 softmax is supported"
+    if not ins[0].shape or ins[0].shape[-1] > 2047:
+        return "rows of more than 2047 elements"
+    return None
+
+
 def _softmax_check(node, ins):
     if ins[0].dtype != "int8" or attr(node, "out_dtype", "int8") != "int8":
         return "only int8 -> int8 softmax is supported"
@@ -544,6 +556,14 @@ def _softmax_c(ctx, node):
     args = [ctx.input(0), str(x.size // row), str(row), str(int(attr(node, "input_multiplier"))),
             str(int(attr(node, "input_left_shift"))), str(int(attr(node, "diff_min"))), ctx.output()]
     return CCall("edgec_softmax_s8", args, ("edgec_softmax_s8.c",), 0, "gemmlowp fixed-point softmax")
+
+
+def _softmax_lut_c(ctx, node):
+    x = ctx.inputs[0]
+    row = x.shape[-1]
+    args = [ctx.input(0), str(x.size // row), str(row), ctx.int_array("exp_table", attr(node, "exp_table")),
+            str(int(attr(node, "recip"))), str(int(attr(node, "output_zp"))), ctx.output()]
+    return CCall("edgec_softmax_lut_s8", args, ("edgec_softmax_s8.c",), 0, "exp table, one rounding (any output scale)")
 
 
 def _binary_sizes(ctx, node) -> tuple[int, int] | None:
@@ -862,6 +882,9 @@ register(
     OpDef("Softmax", _same_shape, _softmax_ref, None, lambda n, i, o: o[0].size, check=_softmax_check, domain=DOMAIN,
           c_kernel=_softmax_c,
           notes="gemmlowp fixed-point exp, int8 in, int8 out (scale 1/256, zp -128)"),
+    OpDef("SoftmaxLut", _same_shape, _softmax_lut_ref, None, lambda n, i, o: o[0].size, check=_softmax_lut_check,
+          domain=DOMAIN, c_kernel=_softmax_lut_c,
+          notes="int8 softmax at any output scale: exp table (Q20), one half-to-even rounding (ONNX QDQ models)"),
     OpDef("Reshape", _reshape_shape, _reshape_ref, None, alias=True, domain=DOMAIN),
     OpDef("Add", _binary_shape, _add_ref, _add_relax, lambda n, i, o: o[0].size, check=_binary_check, inplace=(0, 1),
           domain=DOMAIN, c_kernel=_add_c),

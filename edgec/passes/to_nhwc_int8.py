@@ -744,8 +744,18 @@ class _Converter:
         if not self._softmax_axis_ok(n, xt, v.layout):
             raise Unsupported("softmax over an axis other than the innermost (channels)")
         s_x, _ = self.quant_of(x)
-        attrs = dict(beta=1.0, **q.softmax_attrs(1.0, s_x))
-        self.finish(n, "Softmax", [v.name], self.tensors[v.name].shape, self.quant_of(x), v.layout, attrs, fixed_out=SOFTMAX_OUT)
+        out, bounds, _ = self.out_info(n)
+        want = self.quant_of(out)
+        shape = self.tensors[v.name].shape
+        if _same_q(SOFTMAX_OUT, want) or bounds or shape[-1] > 2047:
+            # TFLite's fixed-point kernel (then a requantization if the output differs)
+            attrs = dict(beta=1.0, **q.softmax_attrs(1.0, s_x))
+            self.finish(n, "Softmax", [v.name], shape, self.quant_of(x), v.layout, attrs, fixed_out=SOFTMAX_OUT)
+            return
+        # any other output scale (calibrated QDQ models): one rounding to it, not two
+        table, recip = qmath.softmax_lut_params(s_x, 1.0, want[0])
+        self.emit(n, "SoftmaxLut", [v.name], out, shape, want, v.layout,
+                  dict(exp_table=tuple(int(t) for t in table), recip=recip, output_zp=int(want[1])))
 
     def _sigmoid_like(self, n: Node, op: str, fixed: tuple[float, int], fn) -> None:
         """TFLite's fixed-point kernel where the output has its fixed scale (TFLite

@@ -85,3 +85,42 @@ edgec_status edgec_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row
     }
     return EDGEC_OK;
 }
+
+/*
+ * Softmax at any output scale (ONNX QDQ / QOperator models, whose softmax output
+ * is calibrated, e.g. 1/255): exp of the difference to the row maximum from a
+ * compile-time table in Q20 (qmath.softmax_lut_params), an int32 sum, and one
+ * rounding (half to even, as onnxruntime quantizes) of e * recip / (sum << 16),
+ * recip = 2^16 / output scale. Integer only; 64-bit products and one 64-bit
+ * division per output.
+ */
+edgec_status edgec_softmax_lut_s8(const int8_t *input, int32_t num_rows, int32_t row_size, const int32_t *exp_table,
+                                  int32_t recip, int32_t output_zp, int8_t *output)
+{
+    if (row_size <= 0 || row_size > 2047) {
+        return EDGEC_ARG_ERROR;
+    }
+    for (int32_t r = 0; r < num_rows; r++) {
+        const int8_t *x = input + r * row_size;
+        int8_t *y = output + r * row_size;
+        int32_t max = -128;
+        for (int32_t i = 0; i < row_size; i++) {
+            max = x[i] > max ? x[i] : max;
+        }
+        const int32_t *e = exp_table + 255 - max;
+        int32_t sum = 0;
+        for (int32_t i = 0; i < row_size; i++) {
+            sum += e[x[i]];
+        }
+        const int64_t den = (int64_t)sum << 16;
+        for (int32_t i = 0; i < row_size; i++) {
+            const int64_t num = (int64_t)e[x[i]] * recip;
+            int64_t q = num / den;
+            const int64_t rem2 = 2 * (num - q * den);
+            q += rem2 > den || (rem2 == den && (q & 1));
+            const int64_t v = q + output_zp;
+            y[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+        }
+    }
+    return EDGEC_OK;
+}

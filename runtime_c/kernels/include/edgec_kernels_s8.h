@@ -247,6 +247,15 @@ edgec_status edgec_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row
                               int32_t input_left_shift, int32_t diff_min, int8_t *output);
 
 /*
+ * Softmax int8 -> int8 at any output scale and zero point (ONNX QDQ models):
+ * exp_table[256] = round(exp((d - 255) * beta * input_scale) * 2^20) indexed by
+ * x - row max + 255, recip = round(2^16 / output_scale); one rounding, half to
+ * even. row_size <= 2047. (qmath.softmax_lut_params / softmax_lut_s8.)
+ */
+edgec_status edgec_softmax_lut_s8(const int8_t *input, int32_t num_rows, int32_t row_size, const int32_t *exp_table,
+                                  int32_t recip, int32_t output_zp, int8_t *output);
+
+/*
  * LOGISTIC int8 (TFLM reference_integer_ops::Logistic, gemmlowp fixed point;
  * output scale 1/256, zero point -128) and TANH int8 (output scale 1/128,
  * zero point 0). Parameters from qmath.logistic_params / qmath.tanh_params.
