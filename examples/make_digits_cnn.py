@@ -68,11 +68,8 @@ def load_data():
     return train_test_split(x, y, test_size=540, random_state=0, stratify=y)
 
 
-def main():
-    seed()
-    torch.use_deterministic_algorithms(True)
-    xtr, xte, ytr, yte = load_data()
-    model = DigitsCNN()
+def train(model: DigitsCNN, xtr: np.ndarray, ytr: np.ndarray) -> DigitsCNN:
+    """Adam, cosine schedule, EPOCHS epochs, random 1-pixel shifts (seeded)."""
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, EPOCHS)
     xt, yt = torch.from_numpy(xtr), torch.from_numpy(ytr)
@@ -91,6 +88,15 @@ def main():
             loss.backward()
             opt.step()
         sched.step()
+    return model
+
+
+def main():
+    seed()
+    torch.use_deterministic_algorithms(True)
+    xtr, xte, ytr, yte = load_data()
+    model = train(DigitsCNN(), xtr, ytr)
+    xt, yt = torch.from_numpy(xtr), torch.from_numpy(ytr)
     model.eval()
     with torch.no_grad():
         acc_tr = (model(xt).argmax(1) == yt).float().mean().item()

@@ -235,6 +235,14 @@ class _Converter:
     def quant_of(self, name: str) -> tuple[float, int]:
         t = self.g.tensors[name]
         p = per_tensor(t)
+        seen = name
+        while p is None and seen not in self.g.outputs:
+            # quantized only after a reshape (torch exports Q after Flatten): the same values
+            cs = self.cons.get(seen, [])
+            if len(cs) != 1 or cs[0].op not in ALIAS_OPS or cs[0].inputs[0] != seen:
+                break
+            seen = cs[0].outputs[0]
+            p = per_tensor(self.g.tensors[seen])
         if p is None:
             producer = self.prod.get(name)
             where = f" (output of {producer.op} node '{producer.name}')" if producer else ""
