@@ -4,7 +4,7 @@ Each MLPerf Tiny int8 model is turned into a bare-metal program that runs every 
 through the kernels exactly as edgec's generated code calls them (same kernel choice as
 edgec/ops/quantized.py, parameters from edgec/qmath.py, the model's weights, a random
 input), built with the cortex-m7 target flags and run on QEMU mps2-an500. A TCG plugin
-(bench/kernel_harness/insn_count.c) counts the executed instructions between marks placed
+(bench/qemu_plugin/insn_count.c, shared with bench/int8.py) counts the executed instructions between marks placed
 around every kernel call: exact emulated instruction counts, no sampling. Every layer's
 output is hashed on the board and compared with TFLite Micro's tensor for the same input
 (the host `tflite_micro` interpreter), so the numbers are only reported for kernels that
@@ -37,11 +37,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(__file__).resolve().parent / "kernel_harness"
+PLUGIN_SRC = Path(__file__).resolve().parent / "qemu_plugin" / "insn_count.c"
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import kernel_harness as H  # noqa: E402
 from edgec import qmath  # noqa: E402
+from edgec.ops.quantized import pruned_pointwise_eligible  # noqa: E402
 from edgec.targets import load_target  # noqa: E402
 
 MODELS = {"kws": "kws_ref_model", "vww": "vww_96_int8", "resnet": "pretrainedResnet_quant", "ad01": "ad01_int8"}
@@ -98,8 +100,9 @@ def _dims(shape) -> str:
 class ModelProgram:
     """The C program running one model layer by layer through the kernels."""
 
-    def __init__(self, model: H.TfliteModel, x: np.ndarray, portable: bool):
+    def __init__(self, model: H.TfliteModel, x: np.ndarray, portable: bool, prune: bool = True):
         self.model = model
+        self.prune = prune  # pruned pointwise layers as the compiler emits them
         self.decls: list[str] = []
         self.calls: list[str] = []
         self.buffers: dict[int, str] = {}
@@ -134,14 +137,29 @@ class ModelProgram:
         self.decls.append(f"static const {ctype} {name} = {init};\n")
         return "&" + name
 
-    def _i32(self, values) -> str:
+    def _quant(self, mult, shift, per_channel: bool) -> str:
+        return self._static("edgec_quant_params", f"{{{self._array('int32_t', mult)}, {self._array('int32_t', shift)}, {int(per_channel)}}}")
+
+    def _array(self, ctype: str, values) -> str:
         self.nstatic += 1
         name = f"a{self.nstatic}"
-        self.decls.append(_c_array("int32_t", name, np.asarray(values, dtype=np.int64), True))
+        self.decls.append(_c_array(ctype, name, np.asarray(values, dtype=np.int64), True))
         return name
 
-    def _quant(self, mult, shift, per_channel: bool) -> str:
-        return self._static("edgec_quant_params", f"{{{self._i32(mult)}, {self._i32(shift)}, {int(per_channel)}}}")
+    def _pruned(self, w, bias_idx: int | None, mult, shift, out_zp: int, lo: int, hi: int):
+        """(filter, bias, quant, channel map) of a pruned pointwise layer, or None (edgec/ops/quantized.py's rule)."""
+        ci = w.shape[3]
+        if not self.prune or not pruned_pointwise_eligible(ci, lo, hi, not self.portable):
+            return None
+        bias = self.model.tensors[bias_idx].data if bias_idx is not None else None
+        pc = qmath.pruned_channels(w, bias, mult, shift, out_zp, lo, hi)
+        if pc.dead.size == 0:
+            return None
+        live = pc.live
+        cmap = self._static("edgec_channel_map", f"{{{live.size}, {self._array('int16_t', live)}, {pc.dead.size}, "
+                            f"{self._array('int16_t', pc.dead)}, {self._array('int8_t', pc.dead_value)}}}")
+        b = self._array("int32_t", bias[live]) if bias is not None else "0"
+        return self._array("int8_t", w[live]), b, self._quant(mult[live], shift[live], True), cmap, live.size
 
     def _layer(self, layer: H.Layer) -> None:
         m, T, o, op = self.model, self.model.tensors, layer.options, layer.op
@@ -172,7 +190,10 @@ class ModelProgram:
                                       f"{{{ph}, {pw}}}, {{{dh}, {dw}}}, {lo}, {hi}}}")
                 ci = w.shape[3]
                 pointwise = (kh, kw) == (1, 1) and (sh, sw) == (1, 1) and (ph, pw) == (0, 0) and ci == xs[3]
+                pruned = None
                 if pointwise:
+                    bidx = ins[2] if len(ins) > 2 and ins[2] >= 0 else None
+                    pruned = self._pruned(w, bidx, mult, shift, out_t.zero_point, lo, hi)
                     fn, scratch = "edgec_convolve_1x1_s8", qmath.convolve_1x1_s8_buffer_size(ci, dsp=True)
                     res.kind = "conv 1x1"
                 else:
@@ -180,9 +201,17 @@ class ModelProgram:
                     res.kind = "conv 1x1 strided" if (kh, kw) == (1, 1) else (
                         "conv first layer" if xs[3] <= 3 else f"conv {kh}x{kw}")
                 self.scratch = max(self.scratch, scratch)
-                self.calls.append(f"{fn}(scratch, {params}, {q}, {self._static('edgec_dims', _dims(xs))}, "
-                                  f"{self._buf(ins[0])}, {self._static('edgec_dims', _dims(w.shape))}, "
-                                  f"t{ins[1]}, {bias}, {self._static('edgec_dims', _dims(od))}, {y})")
+                if pruned is not None:
+                    filt, pbias, pq, cmap, nlive = pruned
+                    fn = "edgec_convolve_1x1_pruned_s8"
+                    res.kind = "conv 1x1 pruned"
+                    self.calls.append(f"{fn}(scratch, {params}, {pq}, {cmap}, {self._static('edgec_dims', _dims(xs))}, "
+                                      f"{self._buf(ins[0])}, {self._static('edgec_dims', _dims((nlive, 1, 1, ci)))}, "
+                                      f"{filt}, {pbias}, {self._static('edgec_dims', _dims(od))}, {y})")
+                else:
+                    self.calls.append(f"{fn}(scratch, {params}, {q}, {self._static('edgec_dims', _dims(xs))}, "
+                                      f"{self._buf(ins[0])}, {self._static('edgec_dims', _dims(w.shape))}, "
+                                      f"t{ins[1]}, {bias}, {self._static('edgec_dims', _dims(od))}, {y})")
                 res.macs = oh * ow * cout * kh * kw * ci * xs[0]
                 res.desc = f"{kh}x{kw} {xs[3]}->{cout} s{sh} {xs[1]}x{xs[2]}"
             else:
@@ -276,8 +305,8 @@ def _run(cmd, **kw) -> subprocess.CompletedProcess:
 
 
 def build_plugin(work: Path) -> Path:
-    so = work / "insn_count.so"
-    _run(["gcc", "-shared", "-fPIC", "-O2", "-o", so, HARNESS / "insn_count.c"])
+    so = work / "libinsn_count.so"
+    _run(["gcc", "-shared", "-fPIC", "-O2", "-o", so, PLUGIN_SRC])
     return so
 
 
@@ -321,9 +350,9 @@ def profile_by_function(elf: Path, log: Path) -> list[tuple[str, int]]:
     starts = [f[0] for f in funcs]
     totals: dict[str, int] = {}
     for line in log.read_text().splitlines():
-        if not line.startswith("tb "):
+        if not line.startswith("insn_count: tb "):
             continue
-        _, addr, n, runs = line.split()
+        _, _, addr, n, runs = line.split()
         a = int(addr, 16)
         i = bisect.bisect_right(starts, a) - 1
         name = funcs[i][2] if i >= 0 and a < funcs[i][0] + max(funcs[i][1], 1) else f"?{a:#x}"
@@ -347,7 +376,7 @@ def run_firmware(elf: Path, plugin: Path, work: Path, profile: bool = False) -> 
     out = console.read_text().splitlines() if console.is_file() else []
     if p.returncode != 0:
         raise BenchError(f"QEMU exit {p.returncode}: {p.stdout[-2000:]} {p.stderr[-2000:]}")
-    marks = [int(l.split()[1]) for l in log.read_text().splitlines() if l.startswith("mark ")]
+    marks = [int(l.split()[2]) for l in log.read_text().splitlines() if l.startswith("insn_count: mark ")]
     return marks, out
 
 
@@ -356,7 +385,7 @@ def bench_model(key: str, kernels: Path, plugin: Path, work: Path, portable: boo
     path = H.MLPERF_DIR / f"{MODELS[key]}.tflite"
     model = H.TfliteModel(path)
     x = H.random_input(model, seed)
-    prog = ModelProgram(model, x, portable)
+    prog = ModelProgram(model, x, portable, prune="EDGEC_KERNELS_NO_DEAD_CHANNELS" not in extra_defines)
     elf, text = build_firmware(work / key, prog.source(), kernels, portable, extra_defines)
     marks, out = run_firmware(elf, plugin, work / key, profile)
     if profile:
@@ -399,7 +428,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     ap.add_argument("--profile", action="store_true", help="also print instructions per function")
     ap.add_argument("--no-dead-channels", action="store_true",
-                    help="build with -DEDGEC_KERNELS_NO_DEAD_CHANNELS: compute pruned (all-zero) channels too")
+                    help="compute pruned (all-zero) channels too: no pruned kernel, and the kernels built with "
+                         "-DEDGEC_KERNELS_NO_DEAD_CHANNELS (also for --kernels-ref revisions older than the pruned kernel)")
     ap.add_argument("--work", type=Path, help="build folder (default: a temporary one)")
     args = ap.parse_args(argv)
 

@@ -360,7 +360,7 @@ def build_kernel_library(out_dir: Path, *, emulate_dsp: bool = False) -> KernelL
 # Frames of the assembly routines (top-level asm in the .c files, invisible to
 # -fstack-usage): pushed registers plus locals, from their sources.
 ASM_FRAMES = {"edgec_nn_gemm_2x2_asm": 80, "edgec_nn_ws_asm": 56, "edgec_nn_pw_asm": 40,
-              "edgec_dw3x3_row_asm": 64, "edgec_fc_rows_asm": 300, "edgec_add_exact_asm": 36}
+              "edgec_fc_rows_asm": 300, "edgec_add_exact_asm": 36}
 ASM_FRAMES["edgec_dw3x3_one_asm"] = 68
 ASM_FRAMES["edgec_dw3x3_two_asm"] = 100
 

@@ -503,18 +503,22 @@ def test_convolve_1x1_paths(libs, case):
 
 
 @pytest.mark.parametrize("case", [
-    # (h, w, c, stride, pad, shifts): 3x3 depthwise, channel groups of 4 + a remainder
-    (6, 6, 16, 1, "SAME", (-9, -3)),
-    (3, 3, 8, 1, "SAME", (-9, -3)),          # every pixel on the border
-    (25, 5, 12, 1, "SAME", (-9, -3)),
-    (9, 8, 10, 2, "SAME", (-9, -3)),         # padding only bottom/right, channel remainder
-    (7, 7, 8, 2, "VALID", (-9, -3)),
-    (6, 5, 8, 1, "SAME", (-30, -25)),        # shifts beyond the fast requantisation: C path
+    # (n, h, w, c, stride, pad, shifts): 3x3 depthwise, channel groups of 4 + a remainder
+    (1, 6, 6, 16, 1, "SAME", (-9, -3)),
+    (1, 3, 3, 8, 1, "SAME", (-9, -3)),          # every pixel on the border
+    (1, 25, 5, 12, 1, "SAME", (-9, -3)),
+    (1, 9, 8, 10, 2, "SAME", (-9, -3)),         # padding only bottom/right, channel remainder
+    (1, 7, 7, 8, 2, "VALID", (-9, -3)),
+    (1, 6, 5, 8, 1, "SAME", (-30, -25)),        # shifts beyond the fast requantisation: C path
+    (2, 7, 5, 8, 1, "SAME", (-9, -3)),          # batches: pixel pairs must not straddle images
+    (3, 4, 6, 12, 1, "SAME", (-9, -3)),
+    (2, 9, 7, 8, 2, "SAME", (-9, -3)),
+    (2, 5, 5, 4, 1, "VALID", (-9, -3)),
 ])
 def test_depthwise_3x3_paths(libs, case):
-    h, w, c, stride, pad, shifts = case
-    rng = np.random.default_rng(h * 100 + w * 10 + c)
-    x, wt = _i8(rng, (1, h, w, c)), _i8(rng, (1, 3, 3, c))
+    n, h, w, c, stride, pad, shifts = case
+    rng = np.random.default_rng(n * 1000 + h * 100 + w * 10 + c)
+    x, wt = _i8(rng, (n, h, w, c)), _i8(rng, (1, 3, 3, c))
     bias = rng.integers(-20000, 20000, size=c).astype(np.int32)
     reals = 2.0 ** rng.uniform(*shifts, size=c)
     m = np.array([Q.quantize_multiplier(r)[0] for r in reals], np.int32)

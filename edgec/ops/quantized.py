@@ -472,18 +472,25 @@ def _conv_c(ctx, node):
     return CCall(fn, args, srcs, scratch, why + (" (DSP: __SMLAD)" if ctx.dsp else " (portable C)"))
 
 
+def pruned_pointwise_eligible(in_channels: int, act_min: int, act_max: int, dsp: bool) -> bool:
+    """Whether a stride-1 pointwise layer with all-zero filters takes
+    edgec_convolve_1x1_pruned_s8: always on portable builds; on DSP builds only
+    where the live channels run on the weight-stationary path (input channels a
+    multiple of 4, the full int8 activation range), not on its direct loop."""
+    return not dsp or (in_channels % 4 == 0 and act_min <= -128 and act_max >= 127)
+
+
 def _pruned_pointwise(ctx, node, params: str) -> CCall | None:
     """A stride-1 pointwise layer with all-zero filters (pruned in training) as
     edgec_convolve_1x1_pruned_s8: the constant channels' outputs are computed
     here, their filters, biases and multipliers never reach flash. None when no
-    filter is all zero, or when the DSP build would run the live channels on its
-    slow direct loop (input channels not a multiple of 4, clamped activation)."""
+    filter is all zero, or when not pruned_pointwise_eligible."""
     x, w, y = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
     if w.data is None:
         return None
     ci, cout = w.shape[3], w.shape[0]
     lo, hi = int(attr(node, "act_min")), int(attr(node, "act_max"))
-    if ctx.dsp and (ci % 4 or lo > -128 or hi < 127):
+    if not pruned_pointwise_eligible(ci, lo, hi, ctx.dsp):
         return None
     bias = ctx.inputs[2].data if len(node.inputs) > 2 and node.inputs[2] else None
     m, sh = _mult_shift(node)

@@ -58,10 +58,107 @@ static inline int32_t *edgec_conv_zero_groups(int32_t *dst, int32_t n4)
 }
 
 /*
+ * The four bytes [s, s + 4) of a window row over an image row of n bytes (n >= 4,
+ * or n == 0 for a row outside the image): the row's bytes where they exist, pad4's
+ * elsewhere. Whole-word reads that never leave the row, so a window sticking out
+ * of the image costs a shift and a mask instead of a branch per element.
+ */
+static inline int32_t edgec_conv_row_word(const int8_t *row, int32_t n, int32_t s, uint32_t pad4)
+{
+    if (s >= 0 && s + 4 <= n) {
+        return edgec_read_s8x4(row + s);
+    }
+    if (n == 0 || s + 4 <= 0 || s >= n) {
+        return (int32_t)pad4;
+    }
+    uint32_t v, keep;
+    if (s < 0) {
+        v = (uint32_t)edgec_read_s8x4(row) << (-8 * s);
+        keep = ~0u << (-8 * s);
+    } else {
+        v = (uint32_t)edgec_read_s8x4(row + n - 4) >> (8 * (s + 4 - n));
+        keep = ~0u >> (8 * (s + 4 - n));
+    }
+    return (int32_t)((v & keep) | (pad4 & ~keep));
+}
+
+/* Whether edgec_conv_im2col_words applies: window rows that are contiguous whole
+ * words of the input (kc == in_c, dilation 1 along x, kw * kc % 4 == 0) but
+ * pixels that are not (kc % 4 != 0: with whole-word pixels edgec_conv_im2col
+ * widens or zeroes each pixel directly), image rows of at least 4 bytes. */
+static int edgec_conv_by_words(const edgec_conv_params *params, const edgec_dims *input_dims,
+                               const edgec_dims *filter_dims)
+{
+    return filter_dims->c == input_dims->c && (filter_dims->c & 3) != 0 && params->dilation.w == 1 &&
+           ((filter_dims->w * filter_dims->c) & 3) == 0 && input_dims->w * input_dims->c >= 4;
+}
+
+/*
+ * im2col of one output pixel (window at in_y0, in_x0) into column dst of the
+ * interleaved layout when edgec_conv_by_words holds: first layers such as the
+ * KWS 10x4 one-channel convolution, whose windows are mostly on the border.
+ * Column by column of words: where a word of the window lies relative to its
+ * image row (inside, partly, outside) is the same on every row, so it is worked
+ * out once as a read offset, two shifts and a mask, not branched on per row.
+ */
+static EDGEC_NOINLINE void edgec_conv_im2col_words(const edgec_conv_params *params, const edgec_dims *input_dims,
+                                                   const edgec_dims *filter_dims, const int8_t *input_batch,
+                                                   int32_t in_y0, int32_t in_x0, int32_t *dst)
+{
+    const int32_t kh = filter_dims->h, dil_h = params->dilation.h;
+    const int32_t row_len = filter_dims->w * filter_dims->c;
+    const int32_t row_bytes = input_dims->w * input_dims->c;
+    const int32_t step = row_len; /* dst words per window row: 4 per group of 4 bytes */
+    const uint32_t pad4 = 0x01010101u * (uint8_t)(-params->input_offset);
+    const int32_t offset2 = edgec_dup_s16(params->input_offset);
+    /* window rows [ky0, ky1) are inside the image */
+    const int32_t ky0 = in_y0 < 0 ? EDGEC_MIN((dil_h - 1 - in_y0) / dil_h, kh) : 0;
+    const int32_t ky1 = EDGEC_MAX(in_y0 < input_dims->h ? EDGEC_MIN((input_dims->h - 1 - in_y0) / dil_h + 1, kh) : 0,
+                                  ky0);
+    const int32_t s0 = in_x0 * input_dims->c;
+    for (int32_t s = s0; s < s0 + row_len; s += 4, dst += 4) {
+        /* bytes [s, s + 4) of each row: ((word at off) >> shr << shl) & keep, pad elsewhere */
+        int32_t off = s, shr = 0, shl = 0;
+        uint32_t keep = ~0u;
+        if (s + 4 <= 0 || s >= row_bytes) {
+            off = 0;
+            keep = 0;
+        } else if (s < 0) {
+            off = 0;
+            shl = -8 * s;
+            keep = ~0u << shl;
+        } else if (s + 4 > row_bytes) {
+            off = row_bytes - 4;
+            shr = 8 * (s + 4 - row_bytes);
+            keep = ~0u >> shr;
+        }
+        const uint32_t fill = pad4 & ~keep;
+        int32_t *d = dst;
+        int32_t ky = 0;
+        for (; ky < ky0; ky++, d += step) {
+            d[0] = d[1] = 0;
+        }
+        if (ky < ky1) {
+            const int8_t *p = input_batch + (in_y0 + ky * dil_h) * row_bytes + off;
+            for (; ky < ky1; ky++, d += step, p += dil_h * row_bytes) {
+                const int32_t v = (int32_t)(((((uint32_t)edgec_read_s8x4(p) >> shr) << shl) & keep) | fill);
+                d[0] = __sxtab16(offset2, v);
+                d[1] = edgec_sxtab16_ror8(offset2, v);
+            }
+        }
+        for (; ky < kh; ky++, d += step) {
+            d[0] = d[1] = 0;
+        }
+    }
+}
+
+/*
  * im2col of one output pixel for one group into column `slot` of cols, int16
  * with the input offset added. A window row whose kw * kc bytes are a multiple
- * of four (and contiguous: dilation 1) is widened straight from the input;
- * other shapes (3-channel first layers) are staged as int8 first.
+ * of four (and contiguous: dilation 1) is widened straight from the input
+ * (edgec_conv_im2col_words when its pixels are not whole words); other shapes
+ * (3-channel first layers) are staged as int8 first, a word at a time
+ * (edgec_conv_row_word) when the window rows are contiguous.
  */
 static EDGEC_NOINLINE void edgec_conv_im2col(const edgec_conv_params *params, const edgec_dims *input_dims,
                               const int8_t *input_batch, const edgec_dims *filter_dims, int32_t group, int32_t in_y0,
@@ -113,18 +210,25 @@ static EDGEC_NOINLINE void edgec_conv_im2col(const edgec_conv_params *params, co
 
     /* General: stage the whole window as int8, then widen it. */
     int8_t *st = stage;
-    if (dil_w == 1 && x_inside && kc == in_c && in_y0 >= 0 && in_y0 + (kh - 1) * dil_h < input_dims->h) {
-        /* window inside the image: its rows are contiguous (3-channel first layers) */
-        const int8_t *row = input_batch + (in_y0 * input_dims->w + in_x0) * in_c;
-        for (int32_t ky = 0; ky < kh; ky++, row += dil_h * input_dims->w * in_c) {
+    const int32_t row_bytes = input_dims->w * in_c;
+    if (dil_w == 1 && kc == in_c && row_bytes >= 4) {
+        /* contiguous window rows (3-channel first layers) */
+        const uint32_t pad4 = 0x01010101u * (uint8_t)pad;
+        for (int32_t ky = 0; ky < kh; ky++, st += row_len) {
+            const int32_t iy = in_y0 + ky * dil_h;
+            const int row_in = iy >= 0 && iy < input_dims->h;
+            const int8_t *row = row_in ? input_batch + iy * row_bytes : input_batch;
+            const int32_t n = row_in ? row_bytes : 0;
             int32_t i = 0;
             for (; i + 4 <= row_len; i += 4) {
-                edgec_write_s8x4(st + i, edgec_read_s8x4(row + i));
+                edgec_write_s8x4(st + i, edgec_conv_row_word(row, n, in_x0 * in_c + i, pad4));
             }
-            for (; i < row_len; i++) {
-                st[i] = row[i];
+            if (i < row_len) {
+                uint32_t v = (uint32_t)edgec_conv_row_word(row, n, in_x0 * in_c + i, pad4);
+                for (; i < row_len; i++, v >>= 8) {
+                    st[i] = (int8_t)v;
+                }
             }
-            st += row_len;
         }
         edgec_nn_im2col_s8_to_s16x2(stage, cols, slot, kh * row_len, params->input_offset);
         return;
@@ -161,6 +265,7 @@ static EDGEC_NOINLINE void edgec_conv_im2col_gemm(edgec_nn_conv *cv)
     int32_t *const cols = (int32_t *)cv->buffer;
     int8_t *const stage = (int8_t *)cv->buffer + 4 * edgec_conv_col_len_aligned(filter_dims);
     const int32_t *interior = cv->range;
+    const int by_words = edgec_conv_by_words(cv->params, input_dims, filter_dims);
 
     for (int32_t b = 0; b < input_dims->n; b++) {
         const int8_t *in_b = cv->input + b * input_dims->h * input_dims->w * input_dims->c;
@@ -183,8 +288,13 @@ static EDGEC_NOINLINE void edgec_conv_im2col_gemm(edgec_nn_conv *cv)
                     }
                     const int32_t in_x0 = ox * cv->params->stride.w - cv->params->padding.w;
                     int8_t *out = out_b + (oy * output_dims->w + ox) * output_dims->c + g * per_group;
-                    edgec_conv_im2col(cv->params, input_dims, in_b, filter_dims, g, in_y0, in_x0, stage, cols,
-                                      pending);
+                    if (by_words) {
+                        edgec_conv_im2col_words(cv->params, input_dims, filter_dims, in_b, in_y0, in_x0,
+                                                cols + 2 * pending);
+                    } else {
+                        edgec_conv_im2col(cv->params, input_dims, in_b, filter_dims, g, in_y0, in_x0, stage, cols,
+                                          pending);
+                    }
                     if (pending == 0) {
                         pending_out = out;
                         pending = 1;
