@@ -390,7 +390,7 @@ def bench_model(key: str, kernels: Path, plugin: Path, work: Path, portable: boo
     marks, out = run_firmware(elf, plugin, work / key, profile)
     if profile:
         print(f"\n{key}: instructions per function (whole run, incl. the harness)")
-        for name, n in profile_by_function(elf, work / key / "plugin.log")[:20]:
+        for name, n in profile_by_function(elf, work / key / "plugin.log")[:40]:
             print(f"  {n:11d}  {name}")
     if "status ok" not in out:
         raise BenchError(f"{key}: a kernel returned an error: {out}")

@@ -293,7 +293,7 @@ static int32_t edgec_fc_dot(const int8_t *x, const int8_t *w, int32_t len, int32
 }
 
 /* Row by row: any filter offset, depth, row count and alignment. */
-static EDGEC_NOINLINE edgec_status edgec_fc_generic(const edgec_fc_params *params, const edgec_quant_params *quant,
+static EDGEC_DSP_COLD edgec_status edgec_fc_generic(const edgec_fc_params *params, const edgec_quant_params *quant,
                                                     int32_t batches, int32_t depth, int32_t n, const int8_t *input,
                                                     const int8_t *filter, const int32_t *bias, int8_t *output)
 {

@@ -824,7 +824,7 @@ static inline int32_t edgec_pw_out_ch(const edgec_nn_conv *cv, int32_t ch)
 }
 
 /* One channel (exact, slow) over all pixels, for channels the fast path cannot take. */
-static EDGEC_NOINLINE void edgec_pw_channel_c(const edgec_nn_conv *cv, int32_t pixels, int32_t ch)
+static EDGEC_DSP_COLD void edgec_pw_channel_c(const edgec_nn_conv *cv, int32_t pixels, int32_t ch)
 {
     const int32_t in_c = cv->input_dims->c, out_c = cv->output_dims->c;
     const int8_t *w = cv->filter + ch * in_c;
@@ -1020,7 +1020,7 @@ void edgec_nn_conv_interior_s8(const edgec_nn_conv *cv)
 
 /* Pointwise by im2col (widening two pixels) + GEMM: strides, and the layers the
  * weight-stationary paths do not take. */
-static EDGEC_NOINLINE void edgec_conv_1x1_gemm(const edgec_nn_conv *cv)
+static EDGEC_DSP_COLD void edgec_conv_1x1_gemm(const edgec_nn_conv *cv)
 {
     const edgec_dims *in_d = cv->input_dims, *out_d = cv->output_dims;
     const int32_t in_c = in_d->c, out_c = out_d->c;

@@ -49,6 +49,16 @@
 #define EDGEC_NOINLINE
 #endif
 
+/* Fallback paths that DSP builds take for no MLPerf Tiny layer (generic shapes,
+ * slow requantisation, pruned channels met at run time): compiled for size
+ * there (gcc's `cold`), for speed in portable builds, where they are the main
+ * paths. */
+#if defined(__GNUC__) && EDGEC_USE_DSP
+#define EDGEC_DSP_COLD __attribute__((noinline, cold))
+#else
+#define EDGEC_DSP_COLD EDGEC_NOINLINE
+#endif
+
 #define EDGEC_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define EDGEC_MIN(a, b) ((a) < (b) ? (a) : (b))
 
