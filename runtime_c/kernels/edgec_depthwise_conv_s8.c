@@ -774,7 +774,7 @@ static EDGEC_NOINLINE edgec_status edgec_dw3x3_dsp(const edgec_dw_conv_params *p
  * [ky0, ky1) x [kx0, kx1). in_px points at the input pixel of tap (0, 0)
  * (possibly outside the image: only valid taps are dereferenced). */
 /* Kept out of line: inlined into the pixel loop it needs > 256 bytes of stack. */
-static EDGEC_DSP_COLD void edgec_dw_pixel_dm1(const edgec_dw_conv_params *params, const edgec_quant_params *quant,
+static EDGEC_NOINLINE void edgec_dw_pixel_dm1(const edgec_dw_conv_params *params, const edgec_quant_params *quant,
                                int32_t c_begin, int32_t channels,
                                int32_t in_row_stride, const int8_t *in_px, const int8_t *filter, int32_t kw,
                                int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, const int32_t *bias, int8_t *out)
@@ -933,7 +933,7 @@ edgec_status edgec_depthwise_conv_s8(const edgec_dw_conv_params *params, const e
 }
 
 /* Any shape: direct loops, the window clipped to the image once per output pixel. */
-static EDGEC_DSP_COLD edgec_status edgec_dw_generic(const edgec_dw_conv_params *params,
+static EDGEC_NOINLINE edgec_status edgec_dw_generic(const edgec_dw_conv_params *params,
                                                     const edgec_quant_params *quant, const edgec_dims *input_dims,
                                                     const int8_t *input, const edgec_dims *filter_dims,
                                                     const int8_t *filter, const int32_t *bias,

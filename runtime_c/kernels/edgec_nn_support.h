@@ -49,10 +49,11 @@
 #define EDGEC_NOINLINE
 #endif
 
-/* Fallback paths that DSP builds take for no MLPerf Tiny layer (generic shapes,
- * slow requantisation, pruned channels met at run time): compiled for size
- * there (gcc's `cold`), for speed in portable builds, where they are the main
- * paths. */
+/* Fallback paths that DSP builds take for no MLPerf Tiny layer (slow
+ * requantisation, pruned channels met at run time, 3x3 depthwise off the fast
+ * path): compiled for size there (gcc's `cold`), for speed in portable builds,
+ * where they are the main paths. (The generic depthwise loops are not cold:
+ * the streaming wake-word model's 3x1..15x1 filters run on them.) */
 #if defined(__GNUC__) && EDGEC_USE_DSP
 #define EDGEC_DSP_COLD __attribute__((noinline, cold))
 #else
