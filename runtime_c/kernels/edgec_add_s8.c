@@ -86,15 +86,7 @@ typedef struct {
 void edgec_add_exact_asm(const edgec_add_job *job);
 
 /* Stack: 36 bytes. */
-__asm__(".syntax unified\n\t"
-        ".thumb\n\t"
-        ".text\n\t"
-        ".p2align 2\n\t"
-        ".global edgec_add_exact_asm\n\t"
-        ".hidden edgec_add_exact_asm\n\t"
-        ".type edgec_add_exact_asm, %function\n\t"
-        ".thumb_func\n"
-        "edgec_add_exact_asm:\n\t"
+__asm__(EDGEC_ASM_FUNC("edgec_add_exact_asm")
         "push    {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "ldm     r0!, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t" /* a b out end ca cb mb kb */
         "ldm     r0, {r9, r10, r11, r12}\n\t"             /* eb mo ko eo */

@@ -230,16 +230,6 @@ static EDGEC_NOINLINE void edgec_dw3x3_one_asm(const edgec_dw_job *job)
 void edgec_dw3x3_one_asm(const edgec_dw_job *job);
 void edgec_dw3x3_two_asm(const edgec_dw_job *job);
 
-#define EDGEC_DW_ASM_BEGIN(name)                                                                                       \
-    ".syntax unified\n\t"                                                                                             \
-    ".thumb\n\t"                                                                                                      \
-    ".text\n\t"                                                                                                       \
-    ".p2align 2\n\t"                                                                                                  \
-    ".global " name "\n\t"                                                                                            \
-    ".hidden " name "\n\t"                                                                                            \
-    ".type " name ", %function\n\t"                                                                                   \
-    ".thumb_func\n" name ":\n\t"
-
 /* edgec_dw3x3_one_asm: taps A (r10), B (r11) of four channels against the next
  * four weight pairs (r8 walks the packing). r0-r3 accumulators, r7 offset2. */
 #define EDGEC_DW_ONE_PAIR                                                                                              \
@@ -265,7 +255,7 @@ void edgec_dw3x3_two_asm(const edgec_dw_job *job);
     "asr     " acc ", " acc ", r11\n\t"                                                                               \
     "ssat    " acc ", #8, " acc "\n\t"
 
-__asm__(EDGEC_DW_ASM_BEGIN("edgec_dw3x3_one_asm")
+__asm__(EDGEC_ASM_FUNC("edgec_dw3x3_one_asm")
         "push    {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "sub     sp, sp, #32\n\t"
         /* frame: 0 out, 4 step, 8 end of the output row, 12 out_row_step,
@@ -422,7 +412,7 @@ __asm__(EDGEC_DW_ASM_BEGIN("edgec_dw3x3_one_asm")
     "strb    r2, [r10, #" c "]\n\t"                                                                                   \
     "strb    r3, [r10, #" c1 "]\n\t"
 
-__asm__(EDGEC_DW_ASM_BEGIN("edgec_dw3x3_two_asm")
+__asm__(EDGEC_ASM_FUNC("edgec_dw3x3_two_asm")
         "push    {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "sub     sp, sp, #64\n\t"
         /* frame: 0 out, 4 ors, 8 step, 12 end of the output row, 16 out_row_step,

@@ -112,15 +112,7 @@ int32_t edgec_fc_rows_asm(edgec_fc_job *job);
  * V flag is the range check), requantisation, stores and the next block's
  * setup (17 when the accumulators go to memory).
  */
-__asm__(".syntax unified\n\t"
-        ".thumb\n\t"
-        ".text\n\t"
-        ".p2align 2\n\t"
-        ".global edgec_fc_rows_asm\n\t"
-        ".hidden edgec_fc_rows_asm\n\t"
-        ".type edgec_fc_rows_asm, %function\n\t"
-        ".thumb_func\n"
-        "edgec_fc_rows_asm:\n\t"
+__asm__(EDGEC_ASM_FUNC("edgec_fc_rows_asm")
         "push    {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "sub     sp, sp, #264\n\t"
         "str     r0, [sp, #256]\n\t"

@@ -232,15 +232,7 @@ void edgec_nn_gemm_2x2_asm(const edgec_gemm_job *job);
     "asr    " r ", " r ", " e "\n\t"                                                                                  \
     "ssat   " r ", #8, " r "\n\t"
 
-__asm__(".syntax unified\n\t"
-        ".thumb\n\t"
-        ".text\n\t"
-        ".p2align 2\n\t"
-        ".global edgec_nn_gemm_2x2_asm\n\t"
-        ".hidden edgec_nn_gemm_2x2_asm\n\t"
-        ".type edgec_nn_gemm_2x2_asm, %function\n\t"
-        ".thumb_func\n"
-        "edgec_nn_gemm_2x2_asm:\n\t"
+__asm__(EDGEC_ASM_FUNC("edgec_nn_gemm_2x2_asm")
         "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "sub    sp, sp, #44\n\t"
         /* frame: 0 pairs left, 4 wa, 8 bias, 12 mult, 16 shift, 20 out0, 24 out1,
@@ -618,14 +610,7 @@ void edgec_nn_pw_asm(edgec_ws_job *job); /* rows == 1, orows == 1 */
     "add     r10, r10, r12\n\t"
 
 #define EDGEC_WS_FUNC_BEGIN(name, pre)                                                                                 \
-    ".syntax unified\n\t"                                                                                             \
-    ".thumb\n\t"                                                                                                      \
-    ".text\n\t"                                                                                                       \
-    ".p2align 2\n\t"                                                                                                  \
-    ".global " name "\n\t"                                                                                            \
-    ".hidden " name "\n\t"                                                                                            \
-    ".type " name ", %function\n\t"                                                                                   \
-    ".thumb_func\n" name ":\n\t" pre                                                                                  \
+    EDGEC_ASM_FUNC(name) pre                                                                                  \
     "push    {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                                          \
     "ldr     lr, [r0, #8]\n\t"                                                                                        \
     "ldr     r1, [r0, #20]\n\t"                                                                                       \

@@ -49,6 +49,18 @@
 #define EDGEC_NOINLINE
 #endif
 
+/* The assembler directives that open a Thumb-2 function `name` (a string
+ * literal) inside top-level __asm__: the kernels' hand-scheduled inner loops. */
+#define EDGEC_ASM_FUNC(name)                                                                                           \
+    ".syntax unified\n\t"                                                                                             \
+    ".thumb\n\t"                                                                                                      \
+    ".text\n\t"                                                                                                       \
+    ".p2align 2\n\t"                                                                                                  \
+    ".global " name "\n\t"                                                                                            \
+    ".hidden " name "\n\t"                                                                                            \
+    ".type " name ", %function\n\t"                                                                                   \
+    ".thumb_func\n" name ":\n\t"
+
 /* Fallback paths that DSP builds take for no MLPerf Tiny layer (slow
  * requantisation, pruned channels met at run time, 3x3 depthwise off the fast
  * path): compiled for size there (gcc's `cold`), for speed in portable builds,

@@ -10,6 +10,15 @@
  */
 #include "edgec_fixedpoint.h"
 
+static int32_t edgec_row_max_s8(const int8_t *x, int32_t n)
+{
+    int32_t m = -128;
+    for (int32_t i = 0; i < n; i++) {
+        m = EDGEC_MAX(m, (int32_t)x[i]);
+    }
+    return m;
+}
+
 /* exp(input_diff * beta * scale) in Q0. */
 EDGEC_FORCE_INLINE int32_t edgec_softmax_exp(int32_t diff, int32_t input_multiplier, int32_t input_left_shift)
 {
@@ -45,10 +54,7 @@ edgec_status edgec_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row
         const int8_t *in = input + r * row_size;
         int8_t *out = output + r * row_size;
 
-        int32_t max_in_row = -128;
-        for (int32_t c = 0; c < row_size; c++) {
-            max_in_row = EDGEC_MAX(max_in_row, (int32_t)in[c]);
-        }
+        const int32_t max_in_row = edgec_row_max_s8(in, row_size);
 
         int32_t sum_of_exps = 0; /* Q12 */
         for (int32_t c = 0; c < row_size; c++) {
@@ -103,11 +109,7 @@ edgec_status edgec_softmax_lut_s8(const int8_t *input, int32_t num_rows, int32_t
     for (int32_t r = 0; r < num_rows; r++) {
         const int8_t *x = input + r * row_size;
         int8_t *y = output + r * row_size;
-        int32_t max = -128;
-        for (int32_t i = 0; i < row_size; i++) {
-            max = x[i] > max ? x[i] : max;
-        }
-        const int32_t *e = exp_table + 255 - max;
+        const int32_t *e = exp_table + 255 - edgec_row_max_s8(x, row_size);
         int32_t sum = 0;
         for (int32_t i = 0; i < row_size; i++) {
             sum += e[x[i]];
