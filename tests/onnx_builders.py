@@ -9,6 +9,17 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+def float_examples() -> list[Path]:
+    """The float example models (examples/*.onnx without the quantized ones, which
+    tests/test_onnx_quantized.py covers)."""
+    from edgec.frontend.onnx_quantized import is_quantized_onnx
+
+    return [p for p in sorted(EXAMPLES_DIR.glob("*.onnx")) if not is_quantized_onnx(p)]
+
+
 def save(model: onnx.ModelProto, path: Path) -> Path:
     onnx.save(model, str(path))
     return path

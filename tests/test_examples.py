@@ -3,14 +3,14 @@ and the cortex-m7 build fits the target's budget."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from edgec.compiler import compile_model
 from edgec.validate import compare
+from onnx_builders import float_examples
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.onnx"))
+EXAMPLES = float_examples()
 
 
 def test_examples_present():

@@ -10,7 +10,6 @@ written. It runs on purpose-built graphs and on every example model.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +20,9 @@ from edgec.ir import Graph, Node, Tensor
 from edgec.ops.registry import lookup
 from edgec.passes.memory_plan import ALIGN, MemoryPlan, plan_memory
 from edgec.passes.pipeline import run_pipeline
-from onnx_builders import f32, host_vs_onnxruntime, init, model, save
+from onnx_builders import f32, float_examples, host_vs_onnxruntime, init, model, save
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.onnx"))
+EXAMPLES = float_examples()
 
 
 def _align(n: int) -> int:
