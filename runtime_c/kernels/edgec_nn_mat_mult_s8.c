@@ -122,6 +122,24 @@ static inline int32_t edgec_tail_word(const int8_t *w, int32_t rem)
     return (int32_t)v;
 }
 
+/* acc {a0, a1, b0, b1} += the last partial group: rem (1..3) weights of rows a
+ * and b (at wa, wb) against the zero-padded tail group of the two columns. */
+EDGEC_FORCE_INLINE void edgec_gemm_2x2_tail(int32_t acc[4], const int8_t *wa, const int8_t *wb, const int32_t *tail,
+                                            int32_t rem)
+{
+    int32_t lo, hi;
+    edgec_s8x4_to_s16x2x2(edgec_tail_word(wa, rem), &lo, &hi);
+    acc[0] = __smlad(lo, tail[0], acc[0]);
+    acc[1] = __smlad(lo, tail[2], acc[1]);
+    acc[0] = __smlad(hi, tail[1], acc[0]);
+    acc[1] = __smlad(hi, tail[3], acc[1]);
+    edgec_s8x4_to_s16x2x2(edgec_tail_word(wb, rem), &lo, &hi);
+    acc[2] = __smlad(lo, tail[0], acc[2]);
+    acc[3] = __smlad(lo, tail[2], acc[3]);
+    acc[2] = __smlad(hi, tail[1], acc[2]);
+    acc[3] = __smlad(hi, tail[3], acc[3]);
+}
+
 /* The 2x2 tiles over all channel pairs with the fast requantisation (edgec_rq_fast),
  * out_ch even; specialised on per-channel quantisation and on the clamp. */
 EDGEC_FORCE_INLINE void edgec_gemm_fast(const int8_t *wa, const int32_t *cols, int32_t out_ch, int32_t col_len,
@@ -149,17 +167,7 @@ EDGEC_FORCE_INLINE void edgec_gemm_fast(const int8_t *wa, const int32_t *cols, i
         }
         edgec_gemm_2x2(acc, wa, wb, cols, groups);
         if (rem) {
-            int32_t wlo, whi;
-            edgec_s8x4_to_s16x2x2(edgec_tail_word(wa + 4 * groups, rem), &wlo, &whi);
-            acc[0] = __smlad(wlo, tail[0], acc[0]);
-            acc[1] = __smlad(wlo, tail[2], acc[1]);
-            acc[0] = __smlad(whi, tail[1], acc[0]);
-            acc[1] = __smlad(whi, tail[3], acc[1]);
-            edgec_s8x4_to_s16x2x2(edgec_tail_word(wb + 4 * groups, rem), &wlo, &whi);
-            acc[2] = __smlad(wlo, tail[0], acc[2]);
-            acc[3] = __smlad(wlo, tail[2], acc[3]);
-            acc[2] = __smlad(whi, tail[1], acc[2]);
-            acc[3] = __smlad(whi, tail[3], acc[3]);
+            edgec_gemm_2x2_tail(acc, wa + 4 * groups, wb + 4 * groups, tail, rem);
         }
         wa = wb + col_len;
         if (per_channel) {
@@ -410,17 +418,7 @@ static EDGEC_NOINLINE void edgec_gemm_c(const int8_t *weights, const int32_t *co
         }
         edgec_gemm_2x2(acc, wa, wb, cols, groups);
         if (rem) {
-            int32_t lo, hi;
-            edgec_s8x4_to_s16x2x2(edgec_tail_word(wa + 4 * groups, rem), &lo, &hi);
-            acc[0] = __smlad(lo, tail[0], acc[0]);
-            acc[1] = __smlad(lo, tail[2], acc[1]);
-            acc[0] = __smlad(hi, tail[1], acc[0]);
-            acc[1] = __smlad(hi, tail[3], acc[1]);
-            edgec_s8x4_to_s16x2x2(edgec_tail_word(wb + 4 * groups, rem), &lo, &hi);
-            acc[2] = __smlad(lo, tail[0], acc[2]);
-            acc[3] = __smlad(lo, tail[2], acc[3]);
-            acc[2] = __smlad(hi, tail[1], acc[2]);
-            acc[3] = __smlad(hi, tail[3], acc[3]);
+            edgec_gemm_2x2_tail(acc, wa + 4 * groups, wb + 4 * groups, tail, rem);
         }
         out0[ch] = edgec_nn_rq_one(rq, ch, acc[0]);
         out1[ch] = edgec_nn_rq_one(rq, ch, acc[1]);
