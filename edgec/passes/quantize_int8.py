@@ -22,13 +22,13 @@ in NHWC), see docs/quantization.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from edgec.calibration import DEFAULT_OBSERVER, make_observer
 from edgec.errors import ModelError, UnsupportedOpsError
 from edgec.ir import Graph, Node, QuantParams, Tensor
+from edgec.ir.interpret import run_reference
 from edgec.ops.registry import lookup
 from edgec.passes import to_nhwc_int8 as cv
 from edgec.passes.pipeline import GraphPass
@@ -71,21 +71,6 @@ def _weight_axis(g: Graph, n: Node) -> int | None:
     if n.op == "Gemm":
         return 0 if n.attrs.get("transB", 0) else 1
     return 1
-
-
-def _float_run(g: Graph, sample: Sequence[np.ndarray], hook=None) -> dict[str, np.ndarray]:
-    env = {name: np.asarray(x, np.float32) for name, x in zip(g.inputs, sample)}
-    for t in g.constants():
-        env[t.name] = t.data
-    for n in g.nodes:
-        d = lookup(n.op, n.domain)
-        ys = d.reference(n, [env[i] if i else None for i in n.inputs])
-        for o, y in zip(n.outputs, ys):
-            if o:
-                env[o] = np.asarray(y, np.float32) if np.asarray(y).dtype == np.float64 else np.asarray(y)
-        if hook is not None:
-            hook(n, env)
-    return env
 
 
 def quantize(g: Graph, cfg: QuantizeConfig) -> tuple[Graph, QuantizeReport]:
@@ -141,7 +126,8 @@ def quantize(g: Graph, cfg: QuantizeConfig) -> tuple[Graph, QuantizeReport]:
         shift_cnt[id(n)] = shift_cnt.get(id(n), 0) + int(np.prod([y.shape[i] for i in red]))
 
     for sample in cfg.samples:
-        env = _float_run(g, sample, hook)
+        feeds = {name: np.asarray(x, np.float32) for name, x in zip(g.inputs, sample)}
+        env = run_reference(g, feeds, keep_all=True, float32=True, on_node=hook)
         for t in runtime:
             observers[t].update(env[t])
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from edgec import qmath
 from edgec.errors import ModelError, UnsupportedOpsError
-from edgec.ir import Graph, Node, QuantParams, Tensor
+from edgec.ir import Graph, Node, QuantParams, Tensor, interpret
 from edgec.ops import quantized as q
 from edgec.ops.common import window
 from edgec.ops.registry import lookup
@@ -942,17 +942,9 @@ def to_int8(g: Graph) -> Graph:
 
 
 def run_reference(g: Graph, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Run a graph with the ops' NumPy references (edgec.q: bit-exact integer maths)."""
-    env = {name: np.asarray(x) for name, x in zip(g.inputs, inputs)}
-    for t in g.constants():
-        env[t.name] = t.data
-    for n in g.nodes:
-        d = lookup(n.op, n.domain)
-        ys = d.reference(n, [env[i] if i else None for i in n.inputs])
-        for o, y in zip(n.outputs, ys):
-            if o:
-                env[o] = np.asarray(y)
-    return [env[o] for o in g.outputs]
+    """Run a graph with the ops' NumPy references (edgec.q: bit-exact integer maths),
+    inputs in graph order."""
+    return interpret.run_reference(g, {name: np.asarray(x) for name, x in zip(g.inputs, inputs)})
 
 
 PASS = GraphPass("to_nhwc_int8", to_int8, doc="annotated float NCHW graph -> edgec.q NHWC graph")
