@@ -59,12 +59,10 @@ def _arrays(path: Path, names: list[str]) -> dict[str, np.ndarray]:
         parts = [_read_npy(f) for f in files]
         return {names[0]: parts}  # type: ignore[dict-item]  # stacked by _samples
     if path.suffix.lower() == ".npz":
-        try:
-            z = np.load(path, allow_pickle=False)
-            files = list(z.files)
-            data = {k: z[k] for k in files}
-        except Exception as e:  # noqa: BLE001
-            raise InputFileError(f"cannot read calibration file {path}: {type(e).__name__}") from None
+        from edgec.validate import read_npz
+
+        data = read_npz(path, "calibration file")
+        files = list(data)
         if all(n in data for n in names):
             return {n: data[n] for n in names}
         if len(names) == 1:

@@ -30,6 +30,15 @@ class ValidationReport:
         self.passed = all(o.max_rel <= self.tolerance for o in self.outputs)
 
 
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz file (no pickles), or a one-line InputFileError naming `what` it is."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001
+        raise InputFileError(f"cannot read {what} {path}: {type(e).__name__}") from None
+
+
 def read_named_arrays(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     """One array per model input from .npy (a one-input model) or .npz (by input name)."""
     if not path.exists():

@@ -104,23 +104,18 @@ class Int8ValidationReport:
 def load_dataset(path: Path, names: list[str], shapes: list[tuple[int, ...]], labels: Path | None = None):
     """(batches, labels or None): an .npz with `x` (or arrays by input name) and `y`, or
     inputs from validate.load_inputs plus a labels .npy."""
-    from edgec.validate import load_inputs
+    from edgec.validate import load_inputs, read_npz
 
     if not path.exists():
         raise InputFileError(f"dataset not found: {path}")
     y = None
     if path.suffix.lower() == ".npz":
-        try:
-            z = np.load(path, allow_pickle=False)
-            files = list(z.files)
-            data = {k: z[k] for k in files}
-        except Exception as e:  # noqa: BLE001
-            raise InputFileError(f"cannot read {path}: {type(e).__name__}") from None
+        data = read_npz(path, "dataset")
         if len(names) == 1 and names[0] not in data and "x" in data:
             data[names[0]] = data["x"]
         missing = [n for n in names if n not in data]
         if missing:
-            raise ModelError(f"{path.name} has arrays {files}, none for input(s) {missing} (expected 'x' and 'y')")
+            raise ModelError(f"{path.name} has arrays {list(data)}, none for input(s) {missing} (expected 'x' and 'y')")
         per = []
         for n, s in zip(names, shapes):
             a = np.asarray(data[n])
