@@ -780,14 +780,20 @@ def _fc_relax(ctx, node, args):
     return R.reshape(y, ctx.outputs[0].shape)
 
 
-def _add_relax(ctx, node, args):
-    from tvm import te, tirx
+def _binary_operands(ctx, args):
+    """(output shape, both operands broadcast to it) of an elementwise int8 op."""
     from tvm.relax import op as R
 
-    a = attr
     shape = ctx.outputs[0].shape
-    x1 = args[0] if ctx.inputs[0].shape == shape else ctx.emit(R.broadcast_to(args[0], shape))
-    x2 = args[1] if ctx.inputs[1].shape == shape else ctx.emit(R.broadcast_to(args[1], shape))
+    xs = [x if t.shape == shape else ctx.emit(R.broadcast_to(x, shape)) for x, t in zip(args[:2], ctx.inputs[:2])]
+    return shape, xs[0], xs[1]
+
+
+def _add_relax(ctx, node, args):
+    from tvm import te, tirx
+
+    a = attr
+    shape, x1, x2 = _binary_operands(ctx, args)
     o1, o2, oo = -int(a(node, "in1_zp")), -int(a(node, "in2_zp")), int(a(node, "output_zp"))
     ls = int(a(node, "left_shift"))
     m1, s1, m2, s2 = (int(a(node, k)) for k in ("in1_mult", "in1_shift", "in2_mult", "in2_shift"))
@@ -807,12 +813,9 @@ def _add_relax(ctx, node, args):
 
 def _mul_relax(ctx, node, args):
     from tvm import te, tirx
-    from tvm.relax import op as R
 
     a = attr
-    shape = ctx.outputs[0].shape
-    x1 = args[0] if ctx.inputs[0].shape == shape else ctx.emit(R.broadcast_to(args[0], shape))
-    x2 = args[1] if ctx.inputs[1].shape == shape else ctx.emit(R.broadcast_to(args[1], shape))
+    shape, x1, x2 = _binary_operands(ctx, args)
     o1, o2, oo = -int(a(node, "in1_zp")), -int(a(node, "in2_zp")), int(a(node, "output_zp"))
     mo, so = int(a(node, "out_mult")), int(a(node, "out_shift"))
     lo, hi = int(a(node, "act_min")), int(a(node, "act_max"))
